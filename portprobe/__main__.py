@@ -1,0 +1,3 @@
+from portprobe.cli import main
+
+main()

@@ -1,0 +1,272 @@
+"""Result types shared by every layer: what was planned, what each probe saw.
+
+Pure data: no trio, socket, ssl, dns or typer here (tests/test_layers.py holds that line).
+Every type is a frozen dataclass with one ``to_dict`` path to JSON; a step never reached
+is ``None`` (JSON ``null``) so the report's shape is fixed for ``jq``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Family = Literal["ipv4", "ipv6"]
+Mode = Literal["starttls", "implicit-tls", "plain"]
+StartTLS = Literal["offered", "not-offered", "stripped", "n/a"]
+
+#: The probe states of the spec, in the order a probe can reach them.
+STATES = (
+    "open",
+    "rejected",
+    "no-banner",
+    "not-smtp",
+    "tls-error",
+    "refused",
+    "filtered",
+    "unreachable",
+    "dns-error",
+    "error",
+)
+State = Literal[
+    "open",
+    "rejected",
+    "no-banner",
+    "not-smtp",
+    "tls-error",
+    "refused",
+    "filtered",
+    "unreachable",
+    "dns-error",
+    "error",
+]
+
+#: The four ports portprobe knows; 465 is implicit TLS (RFC 8314), the others STARTTLS.
+MAIL_PORTS = (25, 465, 587, 2525)
+
+
+def mode_for_port(port: int) -> Mode:
+    """Implicit TLS on 465 (RFC 8314 §3.3); plain + STARTTLS (RFC 3207) elsewhere."""
+    return "implicit-tls" if port == 465 else "starttls"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a genuine answer from a catalog host looks like (all optional)."""
+
+    greeting_pattern: str | None = None  # regex matched against the greeting text
+    starttls: bool | None = None  # True: documented to offer STARTTLS
+    cert_name: str | None = None  # a name the certificate must cover (wildcards allowed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "greeting_pattern": self.greeting_pattern,
+            "starttls": self.starttls,
+            "cert_name": self.cert_name,
+        }
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """One probe: one (host name, address, port).
+
+    ``port`` is the role (25, 465, 587, 2525) the verdict reasons about; ``connect_port``
+    is the port actually dialled (the same, unless ``--port-map`` moved the role, as tests
+    and labs do to run without root).
+    """
+
+    target: str  # what the user named: a domain, a host, or a catalog provider
+    host: str  # host name (SNI, certificate check) or the IP literal itself
+    address: str | None  # IP literal, no brackets; None when the name did not resolve
+    family: Family | None
+    port: int
+    provider: str | None = None
+    connect_port: int | None = None
+    negative: bool = False  # the catalog documents this port as NOT answering
+    expect: Expectation | None = None
+
+    @property
+    def mode(self) -> Mode:
+        return mode_for_port(self.port)
+
+    @property
+    def dial_port(self) -> int:
+        return self.connect_port if self.connect_port is not None else self.port
+
+    @property
+    def provider_key(self) -> str:
+        """Groups probes that belong to one independent operator."""
+        return self.provider or self.target
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One complete SMTP reply (RFC 5321 §4.2): a code and one or more text lines."""
+
+    code: int
+    lines: tuple[str, ...]  # text after the code and separator, decoded, unsanitised
+    enhanced: str | None = None  # RFC 3463 enhanced status code of the first line
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def is_positive(self) -> bool:
+        return 200 <= self.code < 400
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "text": self.text, "enhanced": self.enhanced}
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    subject: str
+    issuer: str
+    san: tuple[str, ...]
+    not_after: str | None  # ISO 8601 UTC
+    sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "san": list(self.san),
+            "not_after": self.not_after,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
+class TLSInfo:
+    version: str | None
+    cipher: str | None
+    verified: bool
+    verify_error: str | None
+    cert: CertInfo | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "cipher": self.cipher,
+            "verified": self.verified,
+            "verify_error": self.verify_error,
+            "cert": self.cert.to_dict() if self.cert else None,
+        }
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    kind: str  # e.g. "connect", "timeout", "protocol", "tls", "dns", "local", "bug"
+    message: str
+    errno: str | None = None  # symbolic name, e.g. "ECONNREFUSED"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "errno": self.errno, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds per phase; ``None`` for a phase never reached."""
+
+    connect: float | None = None
+    greeting: float | None = None
+    ehlo: float | None = None
+    tls: float | None = None
+    total: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "connect": self.connect,
+            "greeting": self.greeting,
+            "ehlo": self.ehlo,
+            "tls": self.tls,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """How a probe ended (``state``) kept apart from what it saw on the way."""
+
+    spec: ProbeSpec
+    state: State
+    greeting: Reply | None = None
+    ehlo: tuple[str, ...] | None = None  # EHLO keyword lines (after TLS when TLS succeeded)
+    ehlo_plain: tuple[str, ...] | None = None  # the EHLO lines before STARTTLS, if any
+    helo_fallback: bool = False
+    starttls: StartTLS = "n/a"
+    starttls_reply: Reply | None = None
+    tls: TLSInfo | None = None
+    anomalies: tuple[str, ...] = ()
+    error: ErrorInfo | None = None
+    timings: Timings = field(default_factory=Timings)
+    quit_sent: bool = False
+
+    @property
+    def connected(self) -> bool:
+        return self.timings.connect is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "target": s.target,
+            "provider": s.provider,
+            "host": s.host,
+            "address": s.address,
+            "family": s.family,
+            "port": s.port,
+            "connect_port": s.dial_port,
+            "mode": s.mode,
+            "negative_control": s.negative,
+            "state": self.state,
+            "greeting": self.greeting.to_dict() if self.greeting else None,
+            "ehlo": list(self.ehlo) if self.ehlo is not None else None,
+            "ehlo_plain": list(self.ehlo_plain) if self.ehlo_plain is not None else None,
+            "helo_fallback": self.helo_fallback,
+            "starttls": self.starttls,
+            "tls": self.tls.to_dict() if self.tls else None,
+            "anomalies": list(self.anomalies),
+            "error": self.error.to_dict() if self.error else None,
+            "timings_ms": self.timings.to_dict(),
+        }
+
+
+DNSOutcome = Literal["ok", "nxdomain", "nodata", "null-mx", "servfail", "timeout", "error"]
+
+
+@dataclass(frozen=True)
+class DNSQuery:
+    """One DNS lookup and how it ended: evidence, since a DNS failure is not a port block."""
+
+    name: str
+    rdtype: str  # "MX", "A", "AAAA"
+    outcome: DNSOutcome
+    answers: tuple[str, ...] = ()  # MX as "10 mx.example.net.", A/AAAA as literals
+    nameserver: str | None = None
+    elapsed_ms: float | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.rdtype,
+            "outcome": self.outcome,
+            "answers": list(self.answers),
+            "nameserver": self.nameserver,
+            "elapsed_ms": self.elapsed_ms,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to probe, and the DNS evidence gathered while deciding it.
+
+    ``unresolved`` are specs whose host did not resolve (``address`` None): the runner
+    turns each into a ``dns-error`` result without touching the network.
+    """
+
+    specs: tuple[ProbeSpec, ...]
+    dns: tuple[DNSQuery, ...] = ()
+    unresolved: tuple[ProbeSpec, ...] = ()
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,83 @@
+"""How long to wait for a SYN-ACK: long enough for a slow host, no longer than the evidence needs.
+
+A dropped SYN and a slow host look the same to ``connect()`` until something answers. We
+do not guess from one probe alone; the run's other probes are the evidence:
+
+- RFC 6298 §2.1 / Linux ``TCP_TIMEOUT_INIT``: a SYN that got no answer is sent again
+  after 1 s (then 3 s, 7 s ...). Once the first retransmission has had time to come
+  back, a host that answers SYNs at all would have answered one of the two, unless both
+  were lost (at 1 % loss: one time in ten thousand).
+- The round trips measured on connections that did succeed, to the same address first,
+  else to any address of the same family, tell how long "time to come back" is.
+
+So a connect attempt gives up early at
+``start + SYN_RETRANSMIT_AFTER + max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)`` once at least one
+round trip is known, and otherwise waits for the hard connect timeout. A host whose own
+other ports answered slowly gets a proportionally longer wait: a slow-but-open host is
+never called ``filtered``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import trio
+
+# RFC 6298 §2.1 (initial RTO of 1 s), which Linux follows (TCP_TIMEOUT_INIT = 1 s).
+SYN_RETRANSMIT_AFTER = 1.0
+# After the retransmission, wait this many measured round trips for its answer...
+RTT_FACTOR = 4.0
+# ...but never less than this: queueing on a busy path, and a host slower than the ones
+# we measured, get the benefit of the doubt.
+MIN_EXTRA_WAIT = 1.0
+
+
+class PathEvidence:
+    """Connect round trips seen so far in this run, shared by all its probes.
+
+    A connect attempt runs inside a cancel scope that it registers with ``watch``; each
+    new round trip moves the deadline of every watched scope to what the evidence now
+    allows, so no probe needs a watcher task of its own.
+    """
+
+    def __init__(self) -> None:
+        self._by_address: dict[str, float] = {}
+        self._by_family: dict[str, float] = {}
+        self._watched: dict[trio.CancelScope, tuple[str, str, float, float]] = {}
+
+    def record_connect(self, family: str, address: str, seconds: float) -> None:
+        grew = seconds > self._by_address.get(address, -1.0) or seconds > self._by_family.get(
+            family, -1.0
+        )
+        self._by_address[address] = max(self._by_address.get(address, 0.0), seconds)
+        self._by_family[family] = max(self._by_family.get(family, 0.0), seconds)
+        if grew:
+            for scope, (fam, addr, started, hard) in self._watched.items():
+                if fam == family:
+                    scope.deadline = self.give_up_at(fam, addr, started, hard)
+
+    def rtt_for(self, family: str, address: str) -> float | None:
+        if address in self._by_address:
+            return self._by_address[address]
+        return self._by_family.get(family)
+
+    def give_up_at(self, family: str, address: str, started: float, hard_deadline: float) -> float:
+        """When an attempt begun at ``started`` should be called ``filtered``."""
+        rtt = self.rtt_for(family, address)
+        if rtt is None:
+            return hard_deadline
+        early = started + SYN_RETRANSMIT_AFTER + max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)
+        return min(early, hard_deadline)
+
+    @contextmanager
+    def watch(
+        self, family: str, address: str, started: float, hard_deadline: float
+    ) -> Iterator[trio.CancelScope]:
+        scope = trio.CancelScope(deadline=self.give_up_at(family, address, started, hard_deadline))
+        self._watched[scope] = (family, address, started, hard_deadline)
+        try:
+            with scope:
+                yield scope
+        finally:
+            del self._watched[scope]

@@ -1,0 +1,133 @@
+"""Run many probes at once under one trio nursery, politely and within a hard deadline.
+
+- A global limit (``--concurrency``) and a small per-address limit (manners: a mail host
+  sees at most ``per_host`` connections from us at once — one per port by default).
+- The wall time of a run is close to its slowest probe, not the sum of all of them.
+- Results are handed to ``on_result`` as each completes (for progress display) and kept
+  in plan order; ``Runner.results`` holds what completed so far, so an interrupted run
+  still reports everything it finished.
+- Cancellation (Ctrl-C, a deadline) closes every socket: each probe closes its own
+  stream in a ``finally`` with ``aclose_forcefully``.
+- File descriptors: a concurrency higher than the fd limit allows degrades to what fits,
+  with a warning, instead of failing probes with EMFILE.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import trio
+
+from portprobe.model import ProbeResult, ProbeSpec
+from portprobe.probe.engine import Connector, ProbeConfig, open_tcp, probe
+from portprobe.probe.pathwait import PathEvidence
+from portprobe.probe.tls import TLSContexts, make_contexts
+
+DEFAULT_CONCURRENCY = 64
+# One connection per port of the four: a mail host sees no more than this from us at once.
+DEFAULT_PER_HOST = 4
+# File descriptors kept free for the resolver, the report file, the interpreter.
+FD_RESERVE = 24
+
+
+def open_fd_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 16
+
+
+def fd_budget() -> int | None:
+    """How many sockets we may still open under RLIMIT_NOFILE, or None if unknown."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(1, soft - open_fd_count() - FD_RESERVE)
+
+
+class Runner:
+    def __init__(
+        self,
+        specs: Sequence[ProbeSpec],
+        config: ProbeConfig | None = None,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        per_host: int = DEFAULT_PER_HOST,
+        tls: TLSContexts | None = None,
+        ca_file: str | None = None,
+        connector: Connector = open_tcp,
+        on_result: Callable[[ProbeResult], None] | None = None,
+    ) -> None:
+        if concurrency < 1 or per_host < 1:
+            raise ValueError("concurrency and per_host must be at least 1")
+        self.specs = tuple(specs)
+        self.config = config or ProbeConfig()
+        self.warnings: list[str] = []
+        budget = fd_budget()
+        if budget is not None and concurrency > budget:
+            self.warnings.append(
+                f"concurrency lowered from {concurrency} to {budget}: the open-file limit "
+                f"(ulimit -n) leaves room for only {budget} sockets"
+            )
+            concurrency = budget
+        self.concurrency = concurrency
+        self.per_host = per_host
+        self._tls = tls if tls is not None else make_contexts(ca_file)
+        self._connector = connector
+        self._on_result = on_result
+        self._evidence = PathEvidence()
+        self._results: list[ProbeResult | None] = [None] * len(self.specs)
+
+    @property
+    def results(self) -> list[ProbeResult]:
+        """The results that completed, in plan order."""
+        return [r for r in self._results if r is not None]
+
+    @property
+    def done(self) -> int:
+        return sum(r is not None for r in self._results)
+
+    async def run(self) -> list[ProbeResult]:
+        limit = trio.CapacityLimiter(self.concurrency)
+        per_address: dict[str, trio.CapacityLimiter] = {}
+        async with trio.open_nursery() as nursery:
+            for index, spec in enumerate(self.specs):
+                key = spec.address or f"unresolved:{spec.host}"
+                host_limit = per_address.setdefault(key, trio.CapacityLimiter(self.per_host))
+                nursery.start_soon(self._run_one, index, spec, limit, host_limit)
+        return self.results
+
+    async def _run_one(
+        self,
+        index: int,
+        spec: ProbeSpec,
+        limit: trio.CapacityLimiter,
+        host_limit: trio.CapacityLimiter,
+    ) -> None:
+        # The per-host slot first: a probe waiting for its host must not hold a global one.
+        async with host_limit, limit:
+            result = await probe(
+                spec,
+                self.config,
+                tls=self._tls,
+                evidence=self._evidence,
+                connector=self._connector,
+            )
+        self._results[index] = result
+        if self._on_result is not None:
+            self._on_result(result)
+
+
+async def run_probes(
+    specs: Sequence[ProbeSpec],
+    config: ProbeConfig | None = None,
+    **options: object,
+) -> list[ProbeResult]:
+    """Convenience: run ``specs`` and return every result in plan order."""
+    runner = Runner(specs, config, **options)  # type: ignore[arg-type]
+    return await runner.run()

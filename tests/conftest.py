@@ -1,0 +1,33 @@
+"""Test plumbing: run ``async def`` tests under trio, and trio's mock clock.
+
+pytest-trio 0.8 (2022) predates the trio we use, so this is the few lines of it we need:
+an ``async def test_…`` runs in ``trio.run``; asking for ``autojump_clock`` makes that
+run use ``trio.testing.MockClock(autojump_threshold=0)``, so a test of a 100-second
+timeout takes no time when every task is waiting.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
+    clock = pyfuncitem.funcargs.get("autojump_clock")
+    trio.run(functools.partial(pyfuncitem.obj, **kwargs), clock=clock)
+    return True
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
