@@ -1,0 +1,187 @@
+"""Real servers on loopback for the tests: aiosmtpd (real SMTP), trustme (real certificates),
+and small raw trio servers for what no real server does (never speaks, drips, floods).
+
+Ports are free high ports mapped onto the 25/465/587/2525 roles through
+``ProbeSpec.connect_port`` (``--port-map`` on the command line), so nothing needs root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+import trustme
+from aiosmtpd.controller import Controller
+
+from portprobe.model import ProbeSpec
+
+HOST = "mx.test.example"
+
+
+def free_port(family: int = socket.AF_INET) -> int:
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def closed_port() -> int:
+    """A port with nothing listening (bound, then released: the kernel answers with RST)."""
+    return free_port()
+
+
+@dataclass
+class Certs:
+    ca: trustme.CA
+    ca_file: Path
+    good: trustme.LeafCert  # for HOST
+    wrong_name: trustme.LeafCert  # for another name
+    expired: trustme.LeafCert  # for HOST, expired yesterday
+
+    def server_context(self, leaf: trustme.LeafCert | None = None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        (leaf or self.good).configure_cert(ctx)
+        return ctx
+
+
+def make_certs(directory: Path) -> Certs:
+    ca = trustme.CA()
+    ca_file = directory / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    now = dt.datetime.now(dt.UTC)
+    return Certs(
+        ca=ca,
+        ca_file=ca_file,
+        good=ca.issue_cert(HOST),
+        wrong_name=ca.issue_cert("other.test.example"),
+        expired=ca.issue_cert(
+            HOST, not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1)
+        ),
+    )
+
+
+class _Handler:
+    """aiosmtpd handler that accepts nothing: portprobe never gets past EHLO anyway."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+
+@contextlib.contextmanager
+def aiosmtpd_server(
+    *,
+    hostname: str = HOST,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+    ident: str = "ESMTP test server",
+    address: str = "127.0.0.1",
+) -> Iterator[int]:
+    """A real aiosmtpd SMTP server in a thread; yields its port."""
+    port = free_port(socket.AF_INET6 if ":" in address else socket.AF_INET)
+    kwargs: dict[str, Any] = {"server_hostname": hostname, "ident": ident}
+    if starttls is not None:
+        kwargs["tls_context"] = starttls
+    if implicit_tls is not None:
+        kwargs["ssl_context"] = implicit_tls
+    controller = Controller(_Handler(), hostname=address, port=port, **kwargs)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def spec(port: int, role: int = 25, host: str = HOST, address: str = "127.0.0.1") -> ProbeSpec:
+    family = "ipv6" if ":" in address else "ipv4"
+    return ProbeSpec(
+        target=host,
+        host=host,
+        address=address,
+        family=family,
+        port=role,
+        provider="test",
+        connect_port=port,
+    )
+
+
+# --- raw trio servers (in the test's own trio run, so the mock clock drives them) ---------
+
+
+Handler = Callable[[trio.SocketStream, "Transcript"], Awaitable[None]]
+
+
+@dataclass
+class Transcript:
+    """What a raw server received, with the moment each chunk arrived (trio time)."""
+
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)
+    connections: int = 0
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(chunk for _, chunk in self.chunks)
+
+    async def receive(self, stream: trio.SocketStream) -> bytes:
+        data = await stream.receive_some(65536)
+        if data:
+            self.chunks.append((trio.current_time(), data))
+        return data
+
+    async def read_line(self, stream: trio.SocketStream, buf: bytearray) -> bytes | None:
+        while b"\n" not in buf:
+            data = await self.receive(stream)
+            if not data:
+                return None
+            buf += data
+        line, _, rest = bytes(buf).partition(b"\n")
+        buf[:] = rest
+        return line + b"\n"
+
+
+async def serve_raw(nursery: trio.Nursery, handler: Handler) -> tuple[int, Transcript]:
+    """Start a raw TCP server on 127.0.0.1 inside ``nursery``; returns (port, transcript)."""
+    transcript = Transcript()
+
+    async def on_connection(stream: trio.SocketStream) -> None:
+        transcript.connections += 1
+        try:
+            await handler(stream, transcript)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    listeners = await nursery.start(
+        functools.partial(trio.serve_tcp, on_connection, 0, host="127.0.0.1")
+    )
+    port = listeners[0].socket.getsockname()[1]
+    return port, transcript
+
+
+async def simple_smtp_dialogue(
+    stream: trio.SocketStream, transcript: Transcript, greeting: bytes = b"220 raw.test ESMTP\r\n"
+) -> None:
+    """Greet, then answer EHLO/HELO/QUIT like a minimal server (no STARTTLS)."""
+    await stream.send_all(greeting)
+    buf = bytearray()
+    while True:
+        line = await transcript.read_line(stream, buf)
+        if line is None:
+            return
+        verb = line.split()[0].upper() if line.split() else b""
+        if verb == b"EHLO":
+            await stream.send_all(b"250-raw.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        elif verb == b"HELO":
+            await stream.send_all(b"250 raw.test\r\n")
+        elif verb == b"QUIT":
+            await stream.send_all(b"221 bye\r\n")
+            return
+        else:
+            await stream.send_all(b"502 not here\r\n")
