@@ -59,7 +59,8 @@ def make_certs(directory: Path) -> Certs:
     return Certs(
         ca=ca,
         ca_file=ca_file,
-        good=ca.issue_cert(HOST),
+        # IP SANs too, so probes of --target 127.0.0.1 verify like a named host would.
+        good=ca.issue_cert(HOST, "127.0.0.1", "127.0.0.2", "::1"),
         wrong_name=ca.issue_cert("other.test.example"),
         expired=ca.issue_cert(
             HOST, not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1)
