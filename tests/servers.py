@@ -83,9 +83,11 @@ def aiosmtpd_server(
     implicit_tls: ssl.SSLContext | None = None,
     ident: str = "ESMTP test server",
     address: str = "127.0.0.1",
+    port: int | None = None,
 ) -> Iterator[int]:
     """A real aiosmtpd SMTP server in a thread; yields its port."""
-    port = free_port(socket.AF_INET6 if ":" in address else socket.AF_INET)
+    if port is None:
+        port = free_port(socket.AF_INET6 if ":" in address else socket.AF_INET)
     kwargs: dict[str, Any] = {"server_hostname": hostname, "ident": ident}
     if starttls is not None:
         kwargs["tls_context"] = starttls
