@@ -332,8 +332,8 @@ def rule_port25_fails_everywhere(ev: _Evidence) -> Finding | None:
     ports = sorted(set().union(*(ev.controls[p.key] for p in controlled)))
     reasons.append(
         f"{'Port' if len(ports) == 1 else 'Ports'} {'/'.join(map(str, ports))} reached "
-        f"{len(controlled)} of the same "
-        f"{'provider' if len(controlled) == 1 else 'providers'}, so the path to them works."
+        + (f"{len(controlled)} of these {len(failed)} providers" if len(failed) > 1 else "it")
+        + ", so the path to them works."
     )
     reasons += timing
     if mode in _MODE_EXPLAINED:

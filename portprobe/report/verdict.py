@@ -166,9 +166,9 @@ def decide_without_connectivity(
     if not probed:
         unresolved = [r for r in results if r.state == "dns-error"]
         if unresolved:
-            reasons.append(
-                f"{len(unresolved)} host name(s) could not be resolved; nothing was probed."
-            )
+            names = {r.spec.host for r in unresolved}
+            what = "1 host name" if len(names) == 1 else f"{len(names)} host names"
+            reasons.append(f"{what} could not be resolved; nothing was probed.")
         if dns_failed and not dns_answered:
             # The resolver itself is unreachable: no network (or no DNS), not a port block.
             reasons.append("Without a network (or a resolver) no port can be judged.")
