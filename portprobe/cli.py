@@ -8,6 +8,7 @@ traceback only under ``-v``).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -122,9 +123,17 @@ def parse_expect(text: str | None) -> tuple[str, ...]:
 
 
 def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
-    if value is not None and not value > 0:
-        kind = "a whole number" if integer else "a number"
+    if value is not None and not (math.isfinite(value) and value > 0):
+        kind = "a whole number" if integer else "a finite number"
         raise UsageProblem(f"{name}: must be {kind} greater than 0 (got {value:g})")
+
+
+def parse_ehlo_name(name: str | None) -> str | None:
+    from portprobe.protocol.smtp import ehlo_name_problem
+
+    if name is not None and (problem := ehlo_name_problem(name)):
+        raise UsageProblem(f"--ehlo-name: {name!r} {problem}")
+    return name
 
 
 # --- the diagnose command --------------------------------------------------------------------
@@ -304,7 +313,7 @@ def diagnose(
         output=output,
         expect=parse_expect(expect),
         require_ports=list(require_port or []),
-        ehlo_name=ehlo_name,
+        ehlo_name=parse_ehlo_name(ehlo_name),
         port_map=parse_port_map(port_map or []),
         max_mx=max_mx,
         max_addresses=max_addresses,
@@ -409,9 +418,12 @@ def run(argv: list[str]) -> int:
     return int(result) if isinstance(result, int) else 0
 
 
-def _known_input_error(exc: Exception) -> str | None:
+def _known_input_error(exc: BaseException) -> str | None:
     """Library exceptions that mean bad input, turned into their one-line message."""
     from portprobe.output import OutputError
+
+    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        return _known_input_error(exc.exceptions[0])  # raised inside a trio nursery
 
     if isinstance(exc, OutputError):
         return str(exc)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from portprobe.cli import DiagnoseOptions
     from portprobe.targets.catalog import Catalog
 
-EXIT_ASSERTION = 9
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -186,13 +186,15 @@ def run_diagnose(options: DiagnoseOptions) -> int:
     from portprobe.render import render, verdict_line
     from portprobe.report.build import build_report, check_assertions, exit_code
     from portprobe.report.verdict import decide
-    from portprobe.targets.resolve import parse_nameserver, parse_target
+    from portprobe.targets.resolve import parse_domain, parse_nameserver, parse_target
 
     # 1. Everything that can be checked offline, before any probe.
     for ns in options.nameservers:
         parse_nameserver(ns)
     for t in options.targets:
         parse_target(t)
+    for d in options.domains:
+        parse_domain(d)
     catalog = None
     use_catalog = not options.domains and not options.targets
     if use_catalog or options.catalog is not None:
@@ -234,11 +236,17 @@ def run_diagnose(options: DiagnoseOptions) -> int:
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else None
 
-    # 4. Write the file first: a broken pipe on stdout must not cost the report.
+    # 4. Write the file first: a broken pipe on stdout must not cost the report. A file
+    # that cannot be written (disk full) must not cost the printed report either.
+    write_failure: OutputError | None = None
     if out_path is not None:
-        write_atomically(
-            out_path, render(file_fmt, report, color=False, width=None, verbose=options.verbose)
-        )
+        try:
+            write_atomically(
+                out_path,
+                render(file_fmt, report, color=False, width=None, verbose=options.verbose),
+            )
+        except OutputError as exc:
+            write_failure = exc
     try:
         if options.quiet and stdout_fmt == "table":
             print(verdict_line(report))
@@ -248,6 +256,10 @@ def run_diagnose(options: DiagnoseOptions) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         pass
+
+    if write_failure is not None:
+        print(f"portprobe: error: {write_failure}", file=sys.stderr)
+        return EXIT_USAGE
 
     # 5. Exit code: interruption first, then CI assertions, then the verdict.
     if outcome.interrupted:

@@ -18,6 +18,7 @@ returns the greeting, capabilities and certificate it got before. Only bugs rais
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,7 @@ from portprobe.probe.tls import TLSContexts, make_contexts, tls_info
 from portprobe.protocol.smtp import (
     SMTPProtocolError,
     ehlo_keywords,
+    ehlo_name_problem,
     has_keyword,
     is_masked_greeting,
     is_stripped_starttls,
@@ -67,6 +69,14 @@ class ProbeConfig:
     ehlo_name: str | None = None
     # How long to wait for the 221 after QUIT: politeness, not evidence.
     quit_timeout: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "connect_timeout", "quit_timeout"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
+        if self.ehlo_name is not None and (problem := ehlo_name_problem(self.ehlo_name)):
+            raise ValueError(f"EHLO name {self.ehlo_name!r} {problem}")
 
 
 async def open_tcp(spec: ProbeSpec) -> trio.SocketStream:
@@ -128,6 +138,8 @@ class _Observation:
                 ErrorInfo("timeout", f"no complete greeting within {seconds:g} s"),
             )
         elif self.phase != "quit":
+            if self.phase == "tls":  # a STARTTLS handshake that never finished
+                self.anomaly("starttls-handshake-failed")
             self.fail(None, ErrorInfo("timeout", f"timed out during {self.phase}"))
 
 
@@ -280,7 +292,7 @@ async def _handshake(
             obs.anomaly("starttls-handshake-failed")
             obs.fail(None, error)
         return None
-    obs.times["tls"] = obs.times.get("tls", 0.0) + _ms(trio.current_time() - started)
+    obs.times["tls"] = round(obs.times.get("tls", 0.0) + _ms(trio.current_time() - started), 3)
     obs.tls = tls_info(tls_stream, verified=context.verify_mode != ssl.CERT_NONE, verify_error=None)
     return tls_stream
 

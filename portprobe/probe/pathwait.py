@@ -33,29 +33,42 @@ RTT_FACTOR = 4.0
 MIN_EXTRA_WAIT = 1.0
 
 
+def _extra_wait(rtt: float | None) -> float | None:
+    return None if rtt is None else max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)
+
+
 class PathEvidence:
     """Connect round trips seen so far in this run, shared by all its probes.
 
-    A connect attempt runs inside a cancel scope that it registers with ``watch``; each
-    new round trip moves the deadline of every watched scope to what the evidence now
-    allows, so no probe needs a watcher task of its own.
+    A connect attempt runs inside a cancel scope that it registers with ``watch``; a new
+    round trip that changes the wait an attempt would get moves that scope's deadline, so
+    no probe needs a watcher task of its own. Round trips below RTT_FACTOR/MIN_EXTRA_WAIT
+    all give the same wait, so on a fast path deadlines move once per family and address,
+    not once per connection.
     """
 
     def __init__(self) -> None:
         self._by_address: dict[str, float] = {}
         self._by_family: dict[str, float] = {}
         self._watched: dict[trio.CancelScope, tuple[str, str, float, float]] = {}
+        self._watching_address: dict[str, set[trio.CancelScope]] = {}
 
     def record_connect(self, family: str, address: str, seconds: float) -> None:
-        grew = seconds > self._by_address.get(address, -1.0) or seconds > self._by_family.get(
-            family, -1.0
-        )
+        family_before = _extra_wait(self._by_family.get(family))
+        address_before = _extra_wait(self._by_address.get(address))
         self._by_address[address] = max(self._by_address.get(address, 0.0), seconds)
         self._by_family[family] = max(self._by_family.get(family, 0.0), seconds)
-        if grew:
-            for scope, (fam, addr, started, hard) in self._watched.items():
-                if fam == family:
-                    scope.deadline = self.give_up_at(fam, addr, started, hard)
+        if _extra_wait(self._by_family[family]) != family_before:
+            scopes: set[trio.CancelScope] | list[trio.CancelScope] = [
+                scope for scope, watched in self._watched.items() if watched[0] == family
+            ]
+        elif _extra_wait(self._by_address[address]) != address_before:
+            scopes = self._watching_address.get(address, set())
+        else:
+            return
+        for scope in scopes:
+            fam, addr, started, hard = self._watched[scope]
+            scope.deadline = self.give_up_at(fam, addr, started, hard)
 
     def rtt_for(self, family: str, address: str) -> float | None:
         if address in self._by_address:
@@ -64,11 +77,10 @@ class PathEvidence:
 
     def give_up_at(self, family: str, address: str, started: float, hard_deadline: float) -> float:
         """When an attempt begun at ``started`` should be called ``filtered``."""
-        rtt = self.rtt_for(family, address)
-        if rtt is None:
+        extra = _extra_wait(self.rtt_for(family, address))
+        if extra is None:
             return hard_deadline
-        early = started + SYN_RETRANSMIT_AFTER + max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)
-        return min(early, hard_deadline)
+        return min(started + SYN_RETRANSMIT_AFTER + extra, hard_deadline)
 
     @contextmanager
     def watch(
@@ -76,8 +88,10 @@ class PathEvidence:
     ) -> Iterator[trio.CancelScope]:
         scope = trio.CancelScope(deadline=self.give_up_at(family, address, started, hard_deadline))
         self._watched[scope] = (family, address, started, hard_deadline)
+        self._watching_address.setdefault(address, set()).add(scope)
         try:
             with scope:
                 yield scope
         finally:
             del self._watched[scope]
+            self._watching_address[address].discard(scope)

@@ -11,7 +11,13 @@ from typing import Literal
 import trio
 
 from portprobe.model import Reply
-from portprobe.protocol.smtp import DEFAULT_LIMITS, NEED_DATA, ReplyLimits, ReplyReader
+from portprobe.protocol.smtp import (
+    DEFAULT_LIMITS,
+    NEED_DATA,
+    ReplyLimits,
+    ReplyReader,
+    ehlo_name_problem,
+)
 
 _RECEIVE_CHUNK = 4096
 
@@ -48,8 +54,11 @@ class SMTPSession:
             self.reader.feed(data)
 
     async def command(self, verb: Command, argument: str | None = None) -> Reply:
+        if argument is not None and ehlo_name_problem(argument) is not None:
+            # Last line of defence: nothing but a domain or literal ever follows a verb.
+            raise ValueError(f"refusing to send {verb} with argument {argument!r}")
         line = verb if argument is None else f"{verb} {argument}"
-        await self.stream.send_all(line.encode("ascii", "strict") + b"\r\n")
+        await self.stream.send_all(line.encode("ascii") + b"\r\n")
         return await self.read_reply()
 
     def switch_stream(self, stream: trio.abc.Stream) -> bytes:

@@ -201,6 +201,40 @@ def is_stripped_starttls(lines: tuple[str, ...] | None) -> bool:
     )
 
 
+# --- what we send ----------------------------------------------------------------------------
+
+# RFC 5321 §4.1.2: Domain = sub-domain *("." sub-domain), Let-dig [Ldh-str], 63 per label.
+_LABEL_RE: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def ehlo_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot follow EHLO/HELO (RFC 5321 §4.1.1.1, §4.1.3), or None.
+
+    Only a domain or an address literal goes on the wire: anything else (a CR LF that
+    would smuggle a second command, a non-ASCII name without SMTPUTF8) is refused.
+    """
+    if not name or len(name) > 255:
+        return "must be 1-255 characters"
+    if not name.isascii() or not name.isprintable():
+        return "must be ASCII without control characters (use the IDNA form, xn--...)"
+    if name.startswith("[") and name.endswith("]"):
+        import ipaddress
+
+        inner = name[1:-1]
+        try:
+            if inner[:5].upper() == "IPV6:":
+                ipaddress.IPv6Address(inner[5:])
+            else:
+                ipaddress.IPv4Address(inner)
+        except ValueError:
+            return "is not an address literal like [192.0.2.1] or [IPv6:2001:db8::1]"
+        return None
+    labels = name.rstrip(".").split(".")
+    if not all(_LABEL_RE.match(label) for label in labels):
+        return "is not a domain name (letters, digits, hyphens and dots)"
+    return None
+
+
 # --- greeting -----------------------------------------------------------------------------
 
 _MASK_CHARS: Final = frozenset("*Xx0 \t")

@@ -48,6 +48,7 @@ __all__ = [
     "InputError",
     "build_plan",
     "format_nameserver",
+    "parse_domain",
     "parse_nameserver",
     "parse_target",
 ]
@@ -79,6 +80,15 @@ def parse_target(text: str) -> tuple[str, str | None]:
     if raw.count(":") >= 2:
         raise InputError(f"invalid target {text!r}: not a valid IPv6 address")
     return check_host_name(raw, what="target"), None
+
+
+def parse_domain(text: str) -> str:
+    """``--domain`` text as a normalised mail domain; an IP literal is refused."""
+    if ip_literal(text.strip()) is not None:
+        raise InputError(
+            f"invalid domain {text!r}: --domain takes a mail domain; use --target for an address"
+        )
+    return check_host_name(text, what="domain")
 
 
 def _parse_port(text: str, original: str) -> int:
@@ -175,12 +185,7 @@ def _jobs(
     plain = tuple((port, False) for port in ports)
     if domains or targets:
         for text in domains:
-            if ip_literal(text.strip()) is not None:
-                raise InputError(
-                    f"invalid domain {text!r}: --domain takes a mail domain; "
-                    "use --target for an address"
-                )
-            name = check_host_name(text, what="domain")
+            name = parse_domain(text)
             jobs.append(_Job(name, name, name, True, None, plain, None, max_mx, max_addresses))
         for text in targets:
             host, literal = parse_target(text)
