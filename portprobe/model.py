@@ -8,25 +8,13 @@ is ``None`` (JSON ``null``) so the report's shape is fixed for ``jq``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Family = Literal["ipv4", "ipv6"]
 Mode = Literal["starttls", "implicit-tls", "plain"]
 StartTLS = Literal["offered", "not-offered", "stripped", "n/a"]
 
 #: The probe states of the spec, in the order a probe can reach them.
-STATES = (
-    "open",
-    "rejected",
-    "no-banner",
-    "not-smtp",
-    "tls-error",
-    "refused",
-    "filtered",
-    "unreachable",
-    "dns-error",
-    "error",
-)
 State = Literal[
     "open",
     "rejected",
@@ -39,6 +27,7 @@ State = Literal[
     "dns-error",
     "error",
 ]
+STATES: tuple[State, ...] = get_args(State)
 
 #: The four ports portprobe knows; 465 is implicit TLS (RFC 8314), the others STARTTLS.
 MAIL_PORTS = (25, 465, 587, 2525)
