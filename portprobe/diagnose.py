@@ -268,4 +268,4 @@ def run_diagnose(options: DiagnoseOptions) -> int:
     failure = check_assertions(report, expect=options.expect, require_ports=options.require_ports)
     if failure is not None:
         print(f"portprobe: assertion failed: {failure}", file=sys.stderr)
-    return exit_code(report, failure)
+    return exit_code(report, failure, expect_given=bool(options.expect))

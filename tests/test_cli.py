@@ -174,6 +174,17 @@ def test_expect_failure_exits_9_with_one_line(mail_host: list[str], tmp_path: Pa
     validate(json.loads(out.read_text()))  # the report is written all the same
 
 
+def test_expect_that_holds_exits_0_whatever_the_verdict(mail_host: list[str]) -> None:
+    dead = closed_port()
+    args = [a for a in mail_host if not a.startswith("--port-map=25=")]
+    proc = portprobe(
+        "--target", "127.0.0.1", "--target", "127.0.0.2", f"--port-map=25={dead}",
+        "--ports", "25,587", "--expect", "open,blocked", "-q", *args,
+    )  # fmt: skip
+    assert "blocked" in proc.stdout
+    assert proc.returncode == 0
+
+
 def test_require_port_failure_exits_9(mail_host: list[str]) -> None:
     dead = closed_port()
     args = [a for a in mail_host if not a.startswith("--port-map=465=")]

@@ -216,6 +216,9 @@ def test_exit_code_follows_the_verdict(case: Case) -> None:
     report = report_for(case.results, case.dns)
     assert exit_code(report, None) == EXIT_CODES[case.port25]
     assert exit_code(report, "something failed") == 9
+    # An --expect that holds is a pass: exit 0 whatever the verdict (spec).
+    assert exit_code(report, None, expect_given=True) == 0
+    assert exit_code(report, "expected open", expect_given=True) == 9
 
 
 def test_assertions_hold() -> None:

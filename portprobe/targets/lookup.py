@@ -26,6 +26,10 @@ import trio
 from portprobe.model import DNSOutcome, DNSQuery
 
 SYSTEM_RESOLV_CONF = "/etc/resolv.conf"
+#: Tries per server within one lookup's lifetime: one lost UDP packet must not lose a name.
+ATTEMPTS = 3
+#: ...but never an attempt so short that a slow recursive answer cannot make it.
+MIN_ATTEMPT = 0.3
 #: Extra time the trio backstop grants beyond dnspython's own ``lifetime``.
 _BACKSTOP_GRACE = 0.5
 _LOOPBACK = {"A": "127.0.0.1", "AAAA": "::1"}
@@ -95,8 +99,10 @@ class Lookups:
         resolver.cache = None
         resolver.retry_servfail = False  # SERVFAIL is evidence, not something to wait out
         resolver.lifetime = timeout
-        # Leave time for a second server if the first one stays silent.
-        resolver.timeout = timeout if len(servers) < 2 else timeout / 2
+        # Each attempt gets a share of the lifetime, so a lost UDP query is sent again
+        # (as glibc's resolver does: RES_TIMEOUT, then retry) and a silent first server
+        # leaves time for the next one. dnspython cycles through the servers.
+        resolver.timeout = max(MIN_ATTEMPT, timeout / (ATTEMPTS * max(1, len(servers))))
         self.resolver = resolver
 
     async def lookup(self, name: str, rdtype: str) -> Lookup:
