@@ -11,7 +11,8 @@ do not guess from one probe alone; the run's other probes are the evidence:
   else to any address of the same family, tell how long "time to come back" is.
 
 So a connect attempt gives up early at
-``start + SYN_RETRANSMIT_AFTER + max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)`` once at least one
+``start + SYN_RETRANSMIT_AFTER + max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)`` (rounded up
+to a 10 % step) once at least one
 round trip is known, and otherwise waits for the hard connect timeout. A host whose own
 other ports answered slowly gets a proportionally longer wait: a slow-but-open host is
 never called ``filtered``.
@@ -19,6 +20,7 @@ never called ``filtered``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,8 +35,18 @@ RTT_FACTOR = 4.0
 MIN_EXTRA_WAIT = 1.0
 
 
+# The wait after the retransmission is rounded up to the next 10 % step above
+# MIN_EXTRA_WAIT: a little more patience, and a growing round trip changes the waits of
+# the attempts in flight (and so re-sets their deadlines) O(log) times, not per sample.
+_WAIT_STEP = 1.1
+
+
 def _extra_wait(rtt: float | None) -> float | None:
-    return None if rtt is None else max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)
+    if rtt is None:
+        return None
+    wait = max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)
+    steps = math.ceil(math.log(wait / MIN_EXTRA_WAIT, _WAIT_STEP) - 1e-9)
+    return MIN_EXTRA_WAIT * _WAIT_STEP**steps
 
 
 class PathEvidence:
