@@ -183,9 +183,6 @@ def _catalog_name(options: DiagnoseOptions) -> str | None:
 
 
 def run_diagnose(options: DiagnoseOptions) -> int:
-    from portprobe.render import render, verdict_line
-    from portprobe.report.build import build_report, check_assertions, exit_code
-    from portprobe.report.verdict import decide
     from portprobe.targets.resolve import parse_domain, parse_nameserver, parse_target
 
     # 1. Everything that can be checked offline, before any probe.
@@ -218,7 +215,11 @@ def run_diagnose(options: DiagnoseOptions) -> int:
         outcome = _Outcome(plan=Plan(specs=()), results=[], interrupted=True, warnings=[])
     finished_at = datetime.now(UTC)
 
-    # 3. Decide and report.
+    # 3. Decide and report (imported only now: nothing here is needed before the first SYN).
+    from portprobe.render import render, verdict_line
+    from portprobe.report.build import build_report, check_assertions, exit_code
+    from portprobe.report.verdict import decide
+
     verdict = decide(outcome.results, outcome.plan.dns, used_catalog=use_catalog)
     parameters = _parameters(options, _families(options))
     report = build_report(

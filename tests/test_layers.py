@@ -52,3 +52,17 @@ def test_help_does_not_import_the_probe_stack() -> None:
     loaded = set(json.loads(proc.stderr.strip().splitlines()[-1]))
     assert "Usage" in proc.stdout
     assert not {"trio", "dns", "ssl", "cryptography"} & loaded
+
+
+def test_a_literal_target_never_imports_dnspython() -> None:
+    """Nothing to resolve, nothing to import: dnspython costs ~65 ms before the first SYN."""
+    code = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.split('.')[0] == 'dns'),"
+        " file=sys.stderr))\n"
+        "from portprobe.cli import run\n"
+        "run(['--target', '127.0.0.1', '--port-map', '25=1', '--ports', '25', '-q'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "port 25:" in proc.stdout
+    assert proc.stderr.strip().splitlines()[-1] == "[]"

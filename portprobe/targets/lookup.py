@@ -24,8 +24,8 @@ import dns.resolver
 import trio
 
 from portprobe.model import DNSOutcome, DNSQuery
+from portprobe.targets.names import format_nameserver
 
-SYSTEM_RESOLV_CONF = "/etc/resolv.conf"
 #: Tries per server within one lookup's lifetime: one lost UDP packet must not lose a name.
 ATTEMPTS = 3
 #: ...but never an attempt so short that a slow recursive answer cannot make it.
@@ -33,11 +33,6 @@ MIN_ATTEMPT = 0.3
 #: Extra time the trio backstop grants beyond dnspython's own ``lifetime``.
 _BACKSTOP_GRACE = 0.5
 _LOOPBACK = {"A": "127.0.0.1", "AAAA": "::1"}
-
-
-def format_nameserver(ip: str, port: int = 53) -> str:
-    """``192.0.2.1:53`` / ``[2001:db8::1]:53``: the form ``parse_nameserver`` reads back."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,11 @@ def check_host_name(text: str, *, what: str = "host name") -> str:
         # IPv4 address ("192.0.2", "300.1.1.1"), not a name to send to DNS.
         raise InputError(f"invalid {what} {text!r}: neither a valid IP address nor a host name")
     return name
+
+
+SYSTEM_RESOLV_CONF = "/etc/resolv.conf"
+
+
+def format_nameserver(ip: str, port: int = 53) -> str:
+    """``192.0.2.1:53`` / ``[2001:db8::1]:53``: the form ``parse_nameserver`` reads back."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

@@ -35,11 +35,21 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from portprobe.model import MAIL_PORTS, Expectation, Family, Plan, ProbeSpec
 from portprobe.targets.catalog import Catalog, load_catalog
-from portprobe.targets.lookup import SYSTEM_RESOLV_CONF, Lookup, Lookups, format_nameserver
-from portprobe.targets.names import InputError, check_host_name, family_of, ip_literal
+from portprobe.targets.names import (
+    SYSTEM_RESOLV_CONF,
+    InputError,
+    check_host_name,
+    family_of,
+    format_nameserver,
+    ip_literal,
+)
+
+if TYPE_CHECKING:  # dnspython costs ~65 ms to import: only when a name needs resolving
+    from portprobe.targets.lookup import Lookup, Lookups
 
 __all__ = [
     "DEFAULT_DNS_TIMEOUT",
@@ -306,6 +316,20 @@ class _Assembler:
         return hosts[: job.max_mx]
 
 
+def _resolver(
+    jobs: Sequence[_Job],
+    nameservers: Sequence[tuple[str, int]],
+    timeout: float,
+    resolv_conf: str,
+) -> Lookups | None:
+    """A resolver when some job names a host; IP literals alone need no DNS at all."""
+    if all(job.literal is not None and not job.mail_domain for job in jobs):
+        return None
+    from portprobe.targets.lookup import Lookups
+
+    return Lookups(nameservers, timeout, resolv_conf)
+
+
 async def build_plan(
     *,
     domains: Sequence[str] = (),
@@ -333,11 +357,11 @@ async def build_plan(
     if max_mx < 1 or max_addresses < 1:
         raise InputError("max_mx and max_addresses must be at least 1")
     jobs = _jobs(domains, targets, catalog, checked_ports, max_mx, max_addresses)
-    dns = Lookups(nameservers, dns_timeout, resolv_conf)
+    dns = _resolver(jobs, nameservers, dns_timeout, resolv_conf)
     assembler = _Assembler(checked_families, port_map or {})
 
     mx_keys = _unique([(job.name, "MX") for job in jobs if job.mail_domain])
-    mx_results = await dns.lookup_all(mx_keys) if mx_keys else {}
+    mx_results = await dns.lookup_all(mx_keys) if dns and mx_keys else {}
     hosts_of: dict[int, list[str]] = {}
     for index, job in enumerate(jobs):
         if job.mail_domain:
@@ -352,7 +376,7 @@ async def build_plan(
             for family in checked_families
         ]
     )
-    lookups = await dns.lookup_all(address_keys) if address_keys else {}
+    lookups = await dns.lookup_all(address_keys) if dns and address_keys else {}
 
     for index, job in enumerate(jobs):
         if job.literal is not None:
