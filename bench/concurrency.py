@@ -96,76 +96,8 @@ def _run_once(specs: list[Any], concurrency: int, ca_file: str | None) -> dict[s
     return holder
 
 
-def apply_evidence_what_if() -> None:
-    """Diagnostic only (``--what-if-evidence``), never the default: how fast the run would
-    be if ``PathEvidence`` re-deadlined only the watched connects whose wait changes.
-
-    Today ``record_connect`` walks every watched connect of the family whenever the
-    per-address or per-family maximum grows — and the first connect to each new address
-    always "grows" it: O(addresses × connects in flight), ~16 M deadline updates for 1,000
-    hosts × 4 ports. Here watched connects are indexed by address, and nothing is done
-    when the wait ``max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)`` stays the same.
-    """
-    from contextlib import contextmanager
-
-    import trio
-
-    from portprobe.probe import pathwait
-
-    def extra(rtt: float | None) -> float | None:
-        """The wait after the SYN retransmission, rounded UP to a 10 % step: a rescan
-        happens only when the step changes (O(log) times), and a deadline is never earlier
-        than the exact evidence allows."""
-        if rtt is None:
-            return None
-        wait = max(pathwait.MIN_EXTRA_WAIT, pathwait.RTT_FACTOR * rtt)
-        steps = math.ceil(math.log(wait / pathwait.MIN_EXTRA_WAIT, 1.1) - 1e-9)
-        return float(pathwait.MIN_EXTRA_WAIT * 1.1 ** max(0, steps))
-
-    def give_up_at(
-        self: Any, family: str, address: str, started: float, hard_deadline: float
-    ) -> float:
-        wait = extra(self.rtt_for(family, address))
-        if wait is None:
-            return hard_deadline
-        return min(started + pathwait.SYN_RETRANSMIT_AFTER + wait, hard_deadline)
-
-    def record_connect(self: Any, family: str, address: str, seconds: float) -> None:
-        index = self.__dict__.setdefault("_index", {})
-        old_addr, old_fam = self._by_address.get(address), self._by_family.get(family)
-        self._by_address[address] = max(old_addr or 0.0, seconds)
-        self._by_family[family] = max(old_fam or 0.0, seconds)
-        if extra(old_addr) != extra(self._by_address[address]):
-            for scope, (fam, addr, started, hard) in index.get(address, {}).items():
-                scope.deadline = self.give_up_at(fam, addr, started, hard)
-        if extra(old_fam) != extra(self._by_family[family]):
-            for scope, (fam, addr, started, hard) in self._watched.items():
-                if fam == family and addr not in self._by_address:
-                    scope.deadline = self.give_up_at(fam, addr, started, hard)
-
-    @contextmanager
-    def watch(self: Any, family: str, address: str, started: float, hard_deadline: float) -> Any:
-        index = self.__dict__.setdefault("_index", {})
-        scope = trio.CancelScope(deadline=self.give_up_at(family, address, started, hard_deadline))
-        entry = (family, address, started, hard_deadline)
-        self._watched[scope] = entry
-        index.setdefault(address, {})[scope] = entry
-        try:
-            with scope:
-                yield scope
-        finally:
-            del self._watched[scope]
-            del index[address][scope]
-
-    pathwait.PathEvidence.record_connect = record_connect  # type: ignore[method-assign]
-    pathwait.PathEvidence.watch = watch  # type: ignore[method-assign]
-    pathwait.PathEvidence.give_up_at = give_up_at  # type: ignore[method-assign]
-
-
 def worker(args: argparse.Namespace) -> None:
     common.raise_fd_limit()
-    if args.what_if_evidence:
-        apply_evidence_what_if()
     # Loaded on first use by the engine (certificate parsing); a cold-start cost measured
     # in bench/coldstart.py, kept out of this one.
     import cryptography.x509  # noqa: F401
@@ -218,11 +150,8 @@ def spawn_worker(
     concurrency: int,
     ca_file: str | None,
     single: bool = False,
-    what_if: bool = False,
 ) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--worker", "--hosts", str(hosts)]
-    if what_if:
-        argv.append("--what-if-evidence")
     argv += ["--base-port", str(base_port), "--concurrency", str(concurrency)]
     if ca_file:
         argv += ["--ca-file", ca_file]
@@ -277,9 +206,7 @@ def measure(args: argparse.Namespace, tls: bool) -> list[dict[str, Any]]:
                     runs = []
                     for _ in range(args.repeat):
                         server_before = server.cpu_seconds()
-                        run = spawn_worker(
-                            hosts, args.base_port, conc, ca_file, what_if=args.what_if_evidence
-                        )
+                        run = spawn_worker(hosts, args.base_port, conc, ca_file)
                         run["server_cpu"] = server.cpu_seconds() - server_before
                         runs.append(run)
                     wall = common.median(r["wall"] for r in runs)
@@ -368,11 +295,6 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ca-file", default=None, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--what-if-evidence",
-        action="store_true",
-        help="diagnostic: patch PathEvidence.record_connect in the workers (see source)",
-    )
     parser.add_argument("--hosts", default="50,200,1000")
     parser.add_argument("--concurrency", default=f"{DEFAULT_CONCURRENCY},all")
     parser.add_argument("--base-port", type=int, default=42000)
@@ -394,19 +316,7 @@ def main() -> None:
         rows += measure(args, tls=False)
     table = render(rows, args)
     print(table)
-    if args.write and args.what_if_evidence:
-        body = (
-            "### What if: connect deadlines re-set only when the wait changes"
-            f" (greeting delay {args.delay:g} s)\n\n"
-            f"{common.provenance()}"
-            "- NOT portprobe as shipped: the workers patch `PathEvidence` "
-            "(`apply_evidence_what_if` in bench/concurrency.py: scopes indexed by address, "
-            "the post-retransmission wait rounded up to 10 % steps so a family-wide rescan "
-            "happens O(log) times) to show what the quadratic re-deadlining costs.\n\n"
-            f"{table}\n"
-        )
-        common.update_readme(f"concurrency-what-if{section_suffix(args)}", body)
-    elif args.write:
+    if args.write:
         body = (
             f"## Concurrency efficiency (issue 7, part 2), greeting delay {args.delay:g} s\n\n"
             f"{common.provenance()}"

@@ -272,6 +272,14 @@ CASES = [
         reasons=("Nothing reached anything",),
     ),
     Case(
+        "offline-every-port-refused-everywhere",
+        [reset(p, port) for p in PROVIDERS for port in (25, 587)],
+        "offline",
+        "offline",
+        reasons=("Every connection was refused", "firewall that rejects all"),
+        not_reasons=("no network",),
+    ),
+    Case(
         "offline-dns-failures-only",
         [],
         "offline",

@@ -198,11 +198,23 @@ def decide_without_connectivity(
         return Finding("inconclusive", "low", reasons, connected=False)
     providers = {r.spec.provider_key for r in probed}
     confidence = "high" if len(providers) >= 2 and len(ports) >= 2 and dns_failed else "medium"
-    reasons.append(
-        f"Nothing reached anything: {len(probed)} probes to {len(providers)} provider(s) on "
-        f"ports {'/'.join(map(str, sorted(ports)))} all failed to connect. That is no "
-        "network, not a port-25 block."
+    where = (
+        f"{len(probed)} probes to {len(providers)} "
+        f"{'provider' if len(providers) == 1 else 'providers'} on ports "
+        f"{'/'.join(map(str, sorted(ports)))}"
     )
+    if all(r.state == "refused" for r in probed):
+        # Resets from everywhere on every port: something answers, but it is a firewall
+        # rejecting all outbound mail ports (or, on one machine, nothing listening).
+        reasons.append(
+            f"Every connection was refused: {where}. Something answers with resets, but no "
+            "mail port gets through: a firewall that rejects all of them, not a port-25 block."
+        )
+    else:
+        reasons.append(
+            f"Nothing reached anything: {where} all failed to connect. That is no network, "
+            "not a port-25 block."
+        )
     return Finding("offline", confidence, reasons, connected=False)
 
 
