@@ -40,10 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import responder
 
+from portprobe import defaults
+
 # Targets from issue 7.
 TARGET_RATIO = {200: 1.3, 1000: 2.0}
 TARGET_RSS_MB = {1000: 150.0}
-DEFAULT_CONCURRENCY = 64  # the CLI's --concurrency default
+DEFAULT_CONCURRENCY = defaults.CONCURRENCY  # the CLI's --concurrency default
 SINGLE_REPEATS = 7
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

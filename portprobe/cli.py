@@ -12,18 +12,15 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from portprobe import __version__
+from portprobe import __version__, defaults
+from portprobe.exit_codes import INTERNAL_ERROR, INTERRUPTED, USAGE
 
-EXIT_USAGE = 2
-EXIT_ASSERTION = 9
-EXIT_INTERRUPTED = 130
-EXIT_BUG = 1
 ISSUES_URL = "the portprobe issue tracker"
 
 FORMATS = ("table", "json", "markdown", "junit")
@@ -141,29 +138,29 @@ def parse_ehlo_name(name: str | None) -> str | None:
 
 @dataclass
 class DiagnoseOptions:
-    domains: list[str] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
-    ports: tuple[int, ...] = (25, 465, 587, 2525)
-    nameservers: list[str] = field(default_factory=list)
-    ca_file: Path | None = None
-    catalog: Path | None = None
-    ipv4_only: bool = False
-    ipv6_only: bool = False
-    timeout: float = 10.0
-    connect_timeout: float = 4.0
-    dns_timeout: float = 3.0
-    concurrency: int = 64
-    per_host: int = 4
-    fmt: str | None = None
-    output: Path | None = None
-    expect: tuple[str, ...] = ()
-    require_ports: list[int] = field(default_factory=list)
-    ehlo_name: str | None = None
-    port_map: dict[int, int] = field(default_factory=dict)
-    max_mx: int = 5
-    max_addresses: int = 4
-    quiet: bool = False
-    verbose: bool = False
+    domains: list[str]
+    targets: list[str]
+    ports: tuple[int, ...]
+    nameservers: list[str]
+    ca_file: Path | None
+    catalog: Path | None
+    ipv4_only: bool
+    ipv6_only: bool
+    timeout: float
+    connect_timeout: float
+    dns_timeout: float
+    concurrency: int
+    per_host: int
+    fmt: str | None
+    output: Path | None
+    expect: tuple[str, ...]
+    require_ports: list[int]
+    ehlo_name: str | None
+    port_map: dict[int, int]
+    max_mx: int
+    max_addresses: int
+    quiet: bool
+    verbose: bool
 
 
 @app.command()
@@ -204,21 +201,23 @@ def diagnose(
     ipv6: Annotated[bool, typer.Option("-6", help="Only IPv6.")] = False,
     timeout: Annotated[
         float, typer.Option(metavar="S", help="Upper bound for one probe, all phases together.")
-    ] = 10.0,
+    ] = defaults.TIMEOUT,
     connect_timeout: Annotated[
         float,
         typer.Option(
             metavar="S",
             help="Upper bound for the TCP handshake (usually decided sooner from evidence).",
         ),
-    ] = 4.0,
+    ] = defaults.CONNECT_TIMEOUT,
     dns_timeout: Annotated[
         float, typer.Option(metavar="S", help="Bound for one DNS lookup.")
-    ] = 3.0,
-    concurrency: Annotated[int, typer.Option(metavar="N", help="Maximum probes in flight.")] = 64,
+    ] = defaults.DNS_TIMEOUT,
+    concurrency: Annotated[
+        int, typer.Option(metavar="N", help="Maximum probes in flight.")
+    ] = defaults.CONCURRENCY,
     per_host: Annotated[
         int, typer.Option(metavar="N", help="Maximum connections to one address at once.")
-    ] = 4,
+    ] = defaults.PER_HOST,
     fmt: Annotated[
         str | None,
         typer.Option("--format", metavar="FORMAT", help="table | json | markdown | junit."),
@@ -259,10 +258,12 @@ def diagnose(
             help="Dial PORT for the ROLE port, e.g. 25=2500 (labs, tests, forwarded relays).",
         ),
     ] = None,
-    max_mx: Annotated[int, typer.Option(metavar="N", help="At most N MX hosts per domain.")] = 5,
+    max_mx: Annotated[
+        int, typer.Option(metavar="N", help="At most N MX hosts per domain.")
+    ] = defaults.MAX_MX,
     max_addresses: Annotated[
         int, typer.Option(metavar="N", help="At most N addresses per host and family.")
-    ] = 4,
+    ] = defaults.MAX_ADDRESSES,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the verdict.")] = False,
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="Per-phase timings, full greeting/EHLO.")
@@ -394,17 +395,17 @@ def run(argv: list[str]) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except TyperException as exc:  # usage errors: bad option, bad value
-        return _fail(f"error: {_one_line(exc.format_message())}", EXIT_USAGE)
+        return _fail(f"error: {_one_line(exc.format_message())}", USAGE)
     except typer.Abort:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+        return _fail("interrupted", INTERRUPTED)
     except UsageProblem as exc:
-        return _fail(f"error: {exc}", EXIT_USAGE)
+        return _fail(f"error: {exc}", USAGE)
     except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+        return _fail("interrupted", INTERRUPTED)
     except Exception as exc:
         known = _known_input_error(exc)
         if known is not None:
-            return _fail(f"error: {known}", EXIT_USAGE)
+            return _fail(f"error: {known}", USAGE)
         if verbose:
             import traceback
 
@@ -413,7 +414,7 @@ def run(argv: list[str]) -> int:
             f"internal error: {type(exc).__name__}: {_one_line(str(exc))}. This is a bug in "
             f"portprobe {__version__}; please report it to {ISSUES_URL} with the command line"
             + ("" if verbose else " and the traceback that -v prints"),
-            EXIT_BUG,
+            INTERNAL_ERROR,
         )
     return int(result) if isinstance(result, int) else 0
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from portprobe import __version__
+from portprobe import __version__, exit_codes
 from portprobe.model import Family, Plan, ProbeResult
 from portprobe.output import (
     OutputError,
@@ -33,9 +33,6 @@ from portprobe.probe.tls import TLSContexts, make_contexts
 if TYPE_CHECKING:
     from portprobe.cli import DiagnoseOptions
     from portprobe.targets.catalog import Catalog
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -260,12 +257,12 @@ def run_diagnose(options: DiagnoseOptions) -> int:
 
     if write_failure is not None:
         print(f"portprobe: error: {write_failure}", file=sys.stderr)
-        return EXIT_USAGE
+        return exit_codes.USAGE
 
     # 5. Exit code: interruption first, then CI assertions, then the verdict.
     if outcome.interrupted:
         print("portprobe: interrupted; the report holds what completed", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exit_codes.INTERRUPTED
     failure = check_assertions(report, expect=options.expect, require_ports=options.require_ports)
     if failure is not None:
         print(f"portprobe: assertion failed: {failure}", file=sys.stderr)

@@ -8,13 +8,13 @@ is ``None`` (JSON ``null``) so the report's shape is fixed for ``jq``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 Family = Literal["ipv4", "ipv6"]
 Mode = Literal["starttls", "implicit-tls", "plain"]
 StartTLS = Literal["offered", "not-offered", "stripped", "n/a"]
 
-#: The probe states of the spec, in the order a probe can reach them.
+#: The probe states of the spec.
 State = Literal[
     "open",
     "rejected",
@@ -27,7 +27,6 @@ State = Literal[
     "dns-error",
     "error",
 ]
-STATES: tuple[State, ...] = get_args(State)
 
 #: The four ports portprobe knows; 465 is implicit TLS (RFC 8314), the others STARTTLS.
 MAIL_PORTS = (25, 465, 587, 2525)
@@ -98,10 +97,6 @@ class Reply:
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
-
-    @property
-    def is_positive(self) -> bool:
-        return 200 <= self.code < 400
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "text": self.text, "enhanced": self.enhanced}

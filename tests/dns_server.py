@@ -34,6 +34,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from portprobe.targets.names import format_nameserver
+
 #: The test zone. Every case build_plan must handle has a name here.
 TEST_ZONE = """\
 $ORIGIN test.
@@ -117,7 +119,24 @@ def _absolute(names: Iterable[str], origin: dns.name.Name) -> frozenset[dns.name
     return frozenset(dns.name.from_text(name, origin) for name in names)
 
 
-class DNSServer:
+class _Bound:
+    """A server bound to ``host``:``port``, named the ways the tests pass it on."""
+
+    host: str
+    port: int
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(ip, port)`` as ``build_plan(nameservers=[...])`` takes it."""
+        return self.host, self.port
+
+    @property
+    def spec(self) -> str:
+        """``IP:PORT`` as ``--nameserver`` takes it."""
+        return format_nameserver(self.host, self.port)
+
+
+class DNSServer(_Bound):
     """An authoritative server for one zone on ``host`` (UDP and TCP, one port)."""
 
     def __init__(
@@ -142,16 +161,6 @@ class DNSServer:
         self._stop = threading.Event()
 
     # -- lifecycle -----------------------------------------------------------------------
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """``(ip, port)`` as ``build_plan(nameservers=[...])`` takes it."""
-        return self.host, self.port
-
-    @property
-    def spec(self) -> str:
-        """``IP:PORT`` as ``--nameserver`` takes it."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def __enter__(self) -> DNSServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -294,7 +303,7 @@ def _recv_exactly(conn: socket.socket, size: int) -> bytes | None:
     return data
 
 
-class SilentDNSServer:
+class SilentDNSServer(_Bound):
     """A UDP port on loopback that reads every query and never answers."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -302,14 +311,6 @@ class SilentDNSServer:
         self.port = 0
         self.queries = 0
         self._stop = threading.Event()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self.host, self.port
-
-    @property
-    def spec(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def __enter__(self) -> SilentDNSServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET

@@ -366,7 +366,7 @@ async def test_slow_host_is_given_time_in_proportion_to_its_own_round_trip(
     r = await probe(
         spec(1), ProbeConfig(timeout=10, connect_timeout=5), evidence=evidence, connector=slow
     )
-    # Deadline 1 + 4 x 0.6 = 3.4 s: the late answer still counts.
+    # Deadline 1 + 4 x 0.6 s, rounded up to a 10 % step: 3.59 s; the late answer counts.
     assert r.state == "refused"
 
 

@@ -177,19 +177,6 @@ async def tls_alert(stream: trio.SocketStream, t: Transcript) -> None:
     await trio.sleep_forever()
 
 
-async def starttls_then_plaintext(stream: trio.SocketStream, t: Transcript) -> None:
-    await stream.send_all(b"220 fake.test ESMTP\r\n")
-    buf = bytearray()
-    while (verb := await read_command(stream, t, buf)) is not None:
-        if verb == b"EHLO":
-            await stream.send_all(b"250-fake.test\r\n250 STARTTLS\r\n")
-        elif verb == b"STARTTLS":
-            await stream.send_all(b"220 2.0.0 go ahead\r\n")
-            await swallow_client_hello(stream, t)
-            await stream.send_all(b"250 fake.test pretends the handshake worked\r\n")
-            await trio.sleep_forever()
-
-
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -288,7 +275,7 @@ SCENARIOS = [
     ),
     Scenario(
         "starttls-220-then-plaintext",
-        starttls_then_plaintext,
+        lambda s, t: starttls_with(s, t, b"250 fake.test pretends the handshake worked\r\n"),
         "open",
         anomaly="starttls-handshake-failed",
         error_kind="tls",

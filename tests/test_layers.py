@@ -14,6 +14,8 @@ import pytest
 
 PURE = [
     "portprobe.model",
+    "portprobe.defaults",
+    "portprobe.exit_codes",
     "portprobe.protocol.smtp",
     "portprobe.protocol.text",
     "portprobe.report.verdict",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 
 import trio
 
+from portprobe import defaults
 from portprobe.model import (
     ErrorInfo,
     ProbeResult,
@@ -58,12 +59,8 @@ Connector = Callable[[ProbeSpec], Awaitable[trio.SocketStream]]
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    # Upper bound for one probe, all phases together (--timeout). Generous because a
-    # postscreen/greet_pause greeting comes after 6 s or more, and a TLS retry costs more.
-    timeout: float = 10.0
-    # Hard bound for the TCP handshake alone: covers the SYN retransmissions at 1 s and 3 s
-    # (RFC 6298); ``PathEvidence`` usually decides well before it.
-    connect_timeout: float = 4.0
+    timeout: float = defaults.TIMEOUT  # all phases together (--timeout)
+    connect_timeout: float = defaults.CONNECT_TIMEOUT  # the TCP handshake alone
     # The name sent in EHLO (--ehlo-name); None sends our address literal, which RFC 5321
     # §4.1.4 allows and which never needs a DNS lookup of our own name.
     ehlo_name: str | None = None

@@ -19,14 +19,12 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from portprobe import defaults
 from portprobe.model import ProbeResult, ProbeSpec
 from portprobe.probe.engine import Connector, ProbeConfig, open_tcp, probe
 from portprobe.probe.pathwait import PathEvidence
 from portprobe.probe.tls import TLSContexts, make_contexts
 
-DEFAULT_CONCURRENCY = 64
-# One connection per port of the four: a mail host sees no more than this from us at once.
-DEFAULT_PER_HOST = 4
 # File descriptors kept free for the resolver, the report file, the interpreter.
 FD_RESERVE = 24
 
@@ -56,8 +54,8 @@ class Runner:
         specs: Sequence[ProbeSpec],
         config: ProbeConfig | None = None,
         *,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        per_host: int = DEFAULT_PER_HOST,
+        concurrency: int = defaults.CONCURRENCY,
+        per_host: int = defaults.PER_HOST,
         tls: TLSContexts | None = None,
         ca_file: str | None = None,
         connector: Connector = open_tcp,
@@ -121,13 +119,3 @@ class Runner:
         self._results[index] = result
         if self._on_result is not None:
             self._on_result(result)
-
-
-async def run_probes(
-    specs: Sequence[ProbeSpec],
-    config: ProbeConfig | None = None,
-    **options: object,
-) -> list[ProbeResult]:
-    """Convenience: run ``specs`` and return every result in plan order."""
-    runner = Runner(specs, config, **options)  # type: ignore[arg-type]
-    return await runner.run()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from portprobe import exit_codes
 from portprobe.model import MAIL_PORTS, Plan, ProbeResult
 from portprobe.protocol.smtp import greeting_domain
 from portprobe.report.evidence import INTERCEPTION, all_anomalies, is_genuine
@@ -20,20 +21,9 @@ from portprobe.report.verdict import Verdict
 SCHEMA_VERSION: Final = 1
 TOOL_NAME: Final = "portprobe"
 
-#: Spec "Verdict ... and exit codes": one exit code per port-25 verdict.
-EXIT_CODES: Final[dict[str, int]] = {
-    "open": 0,
-    "blocked": 3,
-    "intercepted": 4,
-    "restricted": 5,
-    "partial": 6,
-    "inconclusive": 7,
-    "offline": 8,
-}
-EXIT_INTERNAL_ERROR: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_ASSERTION: Final = 9
-EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, the shell convention
+EXIT_CODES: Final = exit_codes.VERDICT
+EXIT_ASSERTION: Final = exit_codes.ASSERTION
+EXIT_INTERRUPTED: Final = exit_codes.INTERRUPTED
 
 
 def iso_utc(moment: datetime) -> str:

@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from portprobe import defaults
 from portprobe.model import MAIL_PORTS, Expectation, Family, Plan, ProbeSpec
 from portprobe.targets.catalog import Catalog, load_catalog
 from portprobe.targets.names import (
@@ -63,9 +64,9 @@ __all__ = [
     "parse_target",
 ]
 
-DEFAULT_DNS_TIMEOUT = 3.0  # seconds per lookup; a healthy resolver answers in < 0.1 s
-DEFAULT_MAX_MX = 5  # big providers publish 2-5 MX hosts; more is an odd domain
-DEFAULT_MAX_ADDRESSES = 4  # per host and family
+DEFAULT_DNS_TIMEOUT = defaults.DNS_TIMEOUT
+DEFAULT_MAX_MX = defaults.MAX_MX
+DEFAULT_MAX_ADDRESSES = defaults.MAX_ADDRESSES
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 _RDTYPE: dict[Family, str] = {"ipv4": "A", "ipv6": "AAAA"}
 #: Outcomes that mean the lookup itself broke (as opposed to an answer saying "none").
