@@ -8,11 +8,9 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from portprobe.errors import OutputError as OutputError
+
 EXTENSIONS = {"json": ".json", "markdown": ".md", "junit": ".xml", "table": ".txt"}
-
-
-class OutputError(Exception):
-    """The report cannot be written where the user asked (one line, exit 2)."""
 
 
 def resolve_output_path(path: Path, fmt: str, when: datetime) -> Path:

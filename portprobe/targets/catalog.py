@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
+from portprobe import errors
 from portprobe.model import MAIL_PORTS, Expectation
 from portprobe.protocol.text import visible
 from portprobe.targets.names import InputError, check_host_name, ip_literal
@@ -34,7 +35,7 @@ DEFAULT_MAX_ADDRESSES = 2
 _LIMIT_MAX = 16  # a catalog asking for more than this per host is a mistake
 
 
-class CatalogError(Exception):
+class CatalogError(errors.CatalogError):
     """A catalog file that cannot be used: ``str(exc)`` is one line, file:line: problem."""
 
     def __init__(self, path: str, problem: str, line: int | None = None) -> None:

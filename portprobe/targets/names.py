@@ -13,15 +13,10 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from portprobe.errors import InputError as InputError
+
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_NAME_LENGTH = 253  # RFC 1035 §2.3.4: 255 octets on the wire = 253 characters of text
-
-
-class InputError(ValueError):
-    """Bad user input (a name, an address, a port): ``str(exc)`` is one clear line.
-
-    Re-exported by :mod:`portprobe.targets.resolve`; the CLI maps it to exit code 2.
-    """
 
 
 def ip_literal(text: str) -> str | None:

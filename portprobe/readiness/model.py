@@ -1,0 +1,148 @@
+"""Readiness results (spec "Mail readiness"): pure, frozen, one ``to_dict`` each.
+
+Words: ``iprev`` is RFC 7001 §3's (pass / fail / temperror / permerror); a DNSBL status
+is ``listed`` only for an answer the list documents as a listing, ``unknown`` for its
+error codes and anything undocumented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from portprobe.vocab import Family, Iprev, Ready
+
+WhoamiMethod = Literal["opendns", "google", "ehlo-echo", "stated"]
+DnsblStatus = Literal["listed", "not-listed", "unknown"]
+
+
+@dataclass(frozen=True)
+class AddressSighting:
+    """What one method said our public address is (``address`` None when it failed)."""
+
+    method: WhoamiMethod
+    family: Family
+    address: str | None
+    source: str | None = None  # the server asked, or the host whose EHLO echoed it
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "family": self.family,
+            "address": self.address,
+            "source": self.source,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class PtrCheck:
+    """Reverse DNS of one public address, forward-confirmed (FCrDNS)."""
+
+    address: str
+    names: tuple[str, ...]
+    iprev: Iprev
+    confirmed_name: str | None = None  # the PTR name whose A/AAAA gave the address back
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "names": list(self.names),
+            "iprev": self.iprev,
+            "confirmed_name": self.confirmed_name,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class GenericNameCheck:
+    name: str
+    generic: bool
+    matched: str | None = None  # the part of the name that looks dynamic
+    rule: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "generic": self.generic,
+            "matched": self.matched,
+            "rule": self.rule,
+        }
+
+
+@dataclass(frozen=True)
+class EhloNameCheck:
+    name: str
+    addresses: tuple[str, ...]
+    resolves_to_public: bool | None
+    matches_ptr: bool | None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "addresses": list(self.addresses),
+            "resolves_to_public": self.resolves_to_public,
+            "matches_ptr": self.matches_ptr,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class DnsblCheck:
+    zone: str
+    address: str
+    status: DnsblStatus
+    answers: tuple[str, ...] = ()
+    meanings: tuple[str, ...] = ()
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "zone": self.zone,
+            "address": self.address,
+            "status": self.status,
+            "answers": list(self.answers),
+            "meanings": list(self.meanings),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: Ready
+    public_addresses: Mapping[Family, tuple[str, ...]]
+    sightings: tuple[AddressSighting, ...] = ()
+    ptr: tuple[PtrCheck, ...] = ()
+    generic_name: tuple[GenericNameCheck, ...] = ()
+    ehlo_name: EhloNameCheck | None = None
+    dnsbl: tuple[DnsblCheck, ...] = ()
+    reasons: tuple[str, ...] = ()
+    advice: tuple[str, ...] = ()
+
+    def ptr_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for p in self.ptr for n in p.names))
+
+    def redaction_terms(self) -> tuple[str, ...]:
+        """What ``--redact`` hides: every public address and PTR name we learned."""
+        seen = [a for addrs in self.public_addresses.values() for a in addrs]
+        seen += [s.address for s in self.sightings if s.address]
+        seen += [p.address for p in self.ptr]
+        seen += list(self.ptr_names())
+        return tuple(dict.fromkeys(seen))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "public_addresses": {f: list(a) for f, a in self.public_addresses.items()},
+            "sightings": [s.to_dict() for s in self.sightings],
+            "ptr": [p.to_dict() for p in self.ptr],
+            "generic_name": [g.to_dict() for g in self.generic_name],
+            "ehlo_name": self.ehlo_name.to_dict() if self.ehlo_name else None,
+            "dnsbl": [d.to_dict() for d in self.dnsbl],
+            "reasons": list(self.reasons),
+            "advice": list(self.advice),
+        }

@@ -1,0 +1,53 @@
+"""The words of the product contract (shared/spec.md), each spelled once.
+
+Pure and tiny: the CLI reads these for ``--help`` and option checks before anything heavy
+is imported, the verdict and the renderers read the same names, and ``exit_codes`` is keyed
+by ``VERDICTS``. A word added here is a contract change: update README.md and the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+Family = Literal["ipv4", "ipv6"]
+FAMILIES: Final[tuple[Family, ...]] = get_args(Family)
+#: How a person names a family.
+FAMILY_NAME: Final[dict[str, str]] = {"ipv4": "IPv4", "ipv6": "IPv6"}
+
+#: The four ports portprobe knows; 465 is implicit TLS (RFC 8314), the others STARTTLS.
+MAIL_PORTS: Final = (25, 465, 587, 2525)
+
+#: The port-25 verdict (spec "Verdict ... and exit codes").
+VerdictWord = Literal[
+    "open", "blocked", "intercepted", "restricted", "partial", "inconclusive", "offline"
+]
+VERDICTS: Final[tuple[VerdictWord, ...]] = get_args(VerdictWord)
+#: Per family, two more words: nothing connected in it at all, or nothing probed in it.
+FamilyVerdictWord = Literal[
+    "open",
+    "blocked",
+    "intercepted",
+    "restricted",
+    "partial",
+    "inconclusive",
+    "offline",
+    "unavailable",
+    "untested",
+]
+FAMILY_VERDICTS: Final[tuple[FamilyVerdictWord, ...]] = get_args(FamilyVerdictWord)
+
+Confidence = Literal["low", "medium", "high"]
+CONFIDENCE: Final[tuple[Confidence, ...]] = get_args(Confidence)
+
+#: How port 25 failed, for ``blocked`` and ``partial``.
+FailureMode = Literal["dropped", "reset", "prohibited", "no-greeting", "mixed"]
+FAILURE_MODES: Final[tuple[FailureMode, ...]] = get_args(FailureMode)
+
+#: Output formats of ``diagnose`` (``--format``).
+Format = Literal["table", "json", "markdown", "junit", "openmetrics", "nagios"]
+FORMATS: Final[tuple[Format, ...]] = get_args(Format)
+
+#: Mail readiness (spec "Mail readiness").
+Ready = Literal["yes", "no", "unknown"]
+#: RFC 7001 §3 / RFC 8601 ``iprev`` result words.
+Iprev = Literal["pass", "fail", "temperror", "permerror"]
