@@ -214,23 +214,20 @@ def run_diagnose(options: DiagnoseOptions) -> int:
 
     # 3. Decide and report (imported only now: nothing here is needed before the first SYN).
     from portprobe.render import render, verdict_line
-    from portprobe.report.build import build_report, check_assertions, exit_code
-    from portprobe.report.verdict import decide
+    from portprobe.report import build_report, check_assertions
 
-    verdict = decide(outcome.results, outcome.plan.dns, used_catalog=use_catalog)
     parameters = _parameters(options, _families(options))
     report = build_report(
         results=outcome.results,
         plan=outcome.plan,
-        verdict=verdict,
         parameters=parameters,
         tool_version=__version__,
         started_at=started_at,
         finished_at=finished_at,
         interrupted=outcome.interrupted,
+        used_catalog=use_catalog,
+        warnings=outcome.warnings,
     )
-    if outcome.warnings:
-        report.setdefault("warnings", []).extend(outcome.warnings)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else None
 
@@ -266,4 +263,4 @@ def run_diagnose(options: DiagnoseOptions) -> int:
     failure = check_assertions(report, expect=options.expect, require_ports=options.require_ports)
     if failure is not None:
         print(f"portprobe: assertion failed: {failure}", file=sys.stderr)
-    return exit_code(report, failure, expect_given=bool(options.expect))
+    return exit_codes.for_report(report, failure, expect_given=bool(options.expect))

@@ -26,8 +26,8 @@ from portprobe.model import (
     Timings,
     TLSInfo,
 )
-from portprobe.report import build_report, decide
-from portprobe.report.verdict import Verdict
+from portprobe.outcome import Report, Verdict
+from portprobe.report import build_report
 
 _ADDR = {"ipv4": "192.0.2.{n}", "ipv6": "2001:db8::{n}"}
 _counter = iter(range(1, 10_000))
@@ -211,6 +211,32 @@ PARAMETERS = {
 }
 
 
+def typed_report_for(
+    results: list[ProbeResult],
+    dns: Iterable[DNSQuery] = (),
+    *,
+    interrupted: bool = False,
+    verdict: Verdict | None = None,
+    notes: tuple[str, ...] = (),
+    **extra: Any,
+) -> Report:
+    """The typed report the renderers and the exit-code function read."""
+    dns = tuple(dns)
+    plan = Plan(specs=tuple(r.spec for r in results), dns=dns, notes=notes)
+    return build_report(
+        results=results,
+        plan=plan,
+        parameters=PARAMETERS,
+        tool_version="0.1.0",
+        started_at=T0,
+        finished_at=T1,
+        interrupted=interrupted,
+        used_catalog=True,
+        verdict=verdict,
+        **extra,
+    )
+
+
 def report_for(
     results: list[ProbeResult],
     dns: Iterable[DNSQuery] = (),
@@ -218,18 +244,9 @@ def report_for(
     interrupted: bool = False,
     verdict: Verdict | None = None,
     notes: tuple[str, ...] = (),
+    **extra: Any,
 ) -> dict[str, Any]:
-    dns = tuple(dns)
-    if verdict is None:
-        verdict = decide(results, dns, used_catalog=True)
-    plan = Plan(specs=tuple(r.spec for r in results), dns=dns, notes=notes)
-    return build_report(
-        results=results,
-        plan=plan,
-        verdict=verdict,
-        parameters=PARAMETERS,
-        tool_version="0.1.0",
-        started_at=T0,
-        finished_at=T1,
-        interrupted=interrupted,
-    )
+    """The JSON report (``Report.to_dict()``) for ``results``."""
+    return typed_report_for(
+        results, dns, interrupted=interrupted, verdict=verdict, notes=notes, **extra
+    ).to_dict()

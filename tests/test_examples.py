@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from portprobe.report.build import EXIT_CODES
+from portprobe.exit_codes import VERDICT as EXIT_CODES
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 SCHEMA = json.loads((REPORTS / "report.schema.json").read_text())

@@ -13,10 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portprobe.exit_codes import VERDICT as EXIT_CODES
+from portprobe.exit_codes import for_report as exit_code
 from portprobe.model import Plan
-from portprobe.report import EXIT_CODES, build_report, check_assertions, decide, exit_code
-from portprobe.report.build import iso_utc
-from portprobe.report.verdict import VERDICTS
+from portprobe.outcome import iso_utc
+from portprobe.report import build_report, check_assertions
+from portprobe.vocab import VERDICTS
 from tests.builders import (
     PARAMETERS,
     PROVIDERS,
@@ -32,6 +34,7 @@ from tests.builders import (
     report_for,
     reset,
     tls,
+    typed_report_for,
 )
 from tests.test_verdict import BY_ID, CASES, Case
 
@@ -60,12 +63,13 @@ def test_every_scenario_report_validates(case: Case) -> None:
 
 
 def test_interrupted_report_validates_and_exits_130() -> None:
-    report = report_for([], interrupted=True)
+    typed = typed_report_for([], interrupted=True)
+    report = typed.to_dict()
     validate(report)
     assert report["interrupted"] is True
     assert any("Interrupted" in n for n in report["notes"])
-    assert exit_code(report, None) == 130
-    assert exit_code(report, "port 25 was not probed") == 130
+    assert exit_code(typed, None) == 130
+    assert exit_code(typed, "port 25 was not probed") == 130
 
 
 @pytest.mark.parametrize(
@@ -175,17 +179,15 @@ def test_cross_probe_anomalies_are_merged_into_probes() -> None:
 
 def test_engine_and_cross_probe_anomalies_are_not_duplicated() -> None:
     r = open_("alpha", greeting="*" * 20, anomalies=("masked-greeting",))
-    verdict = decide([r])
     report = build_report(
         results=[r],
         plan=Plan(specs=(r.spec,)),
-        verdict=verdict,
         parameters=PARAMETERS,
         tool_version="0.1.0",
         started_at=T0,
         finished_at=T1,
         interrupted=False,
-    )
+    ).to_dict()
     assert report["probes"][0]["anomalies"] == ["masked-greeting"]
 
 
@@ -213,7 +215,7 @@ def test_exit_codes_are_the_specs() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_exit_code_follows_the_verdict(case: Case) -> None:
-    report = report_for(case.results, case.dns)
+    report = typed_report_for(case.results, case.dns)
     assert exit_code(report, None) == EXIT_CODES[case.port25]
     assert exit_code(report, "something failed") == 9
     # An --expect that holds is a pass: exit 0 whatever the verdict (spec).
@@ -222,20 +224,20 @@ def test_exit_code_follows_the_verdict(case: Case) -> None:
 
 
 def test_assertions_hold() -> None:
-    report = report_for(BY_ID["blocked-dropped"].results)
+    report = typed_report_for(BY_ID["blocked-dropped"].results)
     assert check_assertions(report) is None
     assert check_assertions(report, expect=["blocked", "partial"]) is None
     assert check_assertions(report, require_ports=[587, 465]) is None
 
 
 def test_expect_fails_with_one_line() -> None:
-    report = report_for(BY_ID["blocked-dropped"].results)
+    report = typed_report_for(BY_ID["blocked-dropped"].results)
     msg = check_assertions(report, expect=["open"])
     assert msg == "port-25 verdict is blocked, expected open"
 
 
 def test_require_port_fails_and_says_which() -> None:
-    report = report_for(BY_ID["blocked-dropped"].results)
+    report = typed_report_for(BY_ID["blocked-dropped"].results)
     msg = check_assertions(report, expect=["open", "partial"], require_ports=[25, 587, 2525])
     assert msg is not None and "\n" not in msg
     assert "expected open or partial" in msg
@@ -247,7 +249,7 @@ def test_require_port_fails_and_says_which() -> None:
 def test_require_port_counts_a_2xx_greeting_only() -> None:
     rs = [rejected(p, 554, "Access denied") for p in PROVIDERS]
     rs += [r for p in PROVIDERS for r in healthy(p)]
-    assert check_assertions(report_for(rs), require_ports=[25]) is not None
+    assert check_assertions(typed_report_for(rs), require_ports=[25]) is not None
 
 
 # --- layering -----------------------------------------------------------------------------
@@ -304,11 +306,12 @@ def test_any_mix_of_outcomes_decides_and_validates(
 ) -> None:
     results = [OUTCOMES[kind](p, port, family=fam) for kind, p, port, fam in specs]
     queries = [dnsq(f"d{i}.example", outcome) for i, outcome in enumerate(dns)]
-    report = report_for(results, queries)
+    typed = typed_report_for(results, queries)
+    report = typed.to_dict()
     validate(report)
     v = report["verdict"]
     assert v["reasons"] and v["advice"]
-    assert exit_code(report, None) == EXIT_CODES[v["port25"]]
+    assert exit_code(typed, None) == EXIT_CODES[v["port25"]]
     families = {f for f in ("ipv4", "ipv6") if any(r.spec.family == f for r in results)}
     for fam in ("ipv4", "ipv6"):
         assert (v["families"][fam] == "untested") == (fam not in families)

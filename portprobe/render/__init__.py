@@ -1,54 +1,58 @@
-"""Renderers: the report dict in, text out (table, JSON, Markdown, JUnit XML).
+"""Renderers: the typed ``Report`` in, text out.
 
-They read only the report built by ``portprobe.report.build``, so every format says the
-same thing; no text from the network reaches the output without ``visible()``.
+They read only the report built by ``portprobe.report.build_report`` (never the probe
+results, never the verdict rules), so every format says the same thing; no text from the
+network reaches the output without ``visible()``. ``render`` is the one dispatch.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import TYPE_CHECKING
 
-from portprobe.render.cells import verdict_line
-from portprobe.render.junit import render_junit
-from portprobe.render.markdown import render_markdown
-from portprobe.render.table import render_table
+from portprobe.vocab import FORMATS
 
-FORMATS: Final = ("table", "json", "markdown", "junit")
+if TYPE_CHECKING:
+    from portprobe.outcome import Report
 
 
-def render_json(report: dict[str, Any]) -> str:
+def render_json(report: Report) -> str:
     # ensure_ascii: the file stays 7-bit, and every control character in server text is a
     # \u escape, so even `cat report.json` cannot drive the terminal.
-    return json.dumps(report, indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n"
 
 
 def render(
     fmt: str,
-    report: dict[str, Any],
+    report: Report,
     *,
     color: bool = False,
     width: int | None = None,
     verbose: bool = False,
 ) -> str:
-    """The report in ``fmt`` (one of FORMATS); ends with a newline."""
+    """The report in ``fmt`` (one of ``vocab.FORMATS``); ends with a newline."""
     if fmt == "json":
         return render_json(report)
     if fmt == "table":
-        return render_table(report, color=color, width=width, verbose=verbose)
+        from portprobe.render.table import render_table
+
+        return render_table(report.to_dict(), color=color, width=width, verbose=verbose)
     if fmt == "markdown":
-        return render_markdown(report)
+        from portprobe.render.markdown import render_markdown
+
+        return render_markdown(report.to_dict())
     if fmt == "junit":
-        return render_junit(report)
+        from portprobe.render.junit import render_junit
+
+        return render_junit(report.to_dict())
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-__all__ = [
-    "FORMATS",
-    "render",
-    "render_json",
-    "render_junit",
-    "render_markdown",
-    "render_table",
-    "verdict_line",
-]
+def verdict_line(report: Report) -> str:
+    """The one line ``-q`` prints."""
+    from portprobe.render.cells import verdict_line as line
+
+    return line(report.to_dict())
+
+
+__all__ = ["FORMATS", "render", "render_json", "verdict_line"]

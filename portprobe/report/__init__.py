@@ -1,31 +1,13 @@
 """From probe results to a verdict and a report: pure functions, no I/O.
 
 ``decide`` (verdict.py) turns results into the port-25 verdict; ``build_report``
-(build.py) turns results + verdict into the spec's JSON report, which every renderer
-reads. Nothing here imports trio, socket, ssl, dnspython or typer.
+(build.py) turns results + verdict into the typed ``portprobe.outcome.Report`` that every
+renderer reads. Nothing here imports trio, socket, ssl, dnspython or typer, nor the
+renderers, the probe engine or the target planner (tests/test_layers.py).
 """
 
-from portprobe.report.build import (
-    EXIT_ASSERTION,
-    EXIT_CODES,
-    EXIT_INTERRUPTED,
-    SCHEMA_VERSION,
-    build_report,
-    check_assertions,
-    exit_code,
-)
-from portprobe.report.verdict import FAMILIES, VERDICTS, Verdict, decide
+from portprobe.report.assertions import check_assertions
+from portprobe.report.build import SCHEMA_VERSION, build_report
+from portprobe.report.verdict import decide
 
-__all__ = [
-    "EXIT_ASSERTION",
-    "EXIT_CODES",
-    "EXIT_INTERRUPTED",
-    "FAMILIES",
-    "SCHEMA_VERSION",
-    "VERDICTS",
-    "Verdict",
-    "build_report",
-    "check_assertions",
-    "decide",
-    "exit_code",
-]
+__all__ = ["SCHEMA_VERSION", "build_report", "check_assertions", "decide"]

@@ -1,58 +1,78 @@
-"""The JSON report (spec "JSON report"; schema in reports/report.schema.json) and exit codes.
+"""The report of one run, built once: results in, a typed ``portprobe.outcome.Report`` out.
 
-One dict, built once, from which every output format is rendered: the table, Markdown
-and JUnit renderers read this dict, never the results, so they cannot disagree with JSON.
-Every key is always present; a step never reached is ``null``.
+Each probe is annotated once (its own and the cross-probe anomalies, ``genuine``), the
+verdict is decided from those annotations, and the per-port summary counts them: the
+renderers read this one object, so every format says the same thing. ``Report.to_dict()``
+is the JSON report (reports/report.schema.json).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
-from portprobe import exit_codes
-from portprobe.model import MAIL_PORTS, Plan, ProbeResult
+from portprobe.environment.model import Environment
+from portprobe.model import DNSQuery, Plan, ProbeResult
+from portprobe.outcome import (
+    SCHEMA_VERSION,
+    Observed,
+    PortCounts,
+    PortSummary,
+    Report,
+    Summary,
+    Verdict,
+    iso_utc,
+)
 from portprobe.protocol.smtp import greeting_domain
+from portprobe.readiness.model import Readiness
 from portprobe.report.evidence import INTERCEPTION, all_anomalies, is_genuine
-from portprobe.report.verdict import Verdict
+from portprobe.vocab import MAIL_PORTS
 
-SCHEMA_VERSION: Final = 1
-TOOL_NAME: Final = "portprobe"
+__all__ = ["SCHEMA_VERSION", "build_report", "iso_utc", "port_state", "ports_summary"]
 
-EXIT_CODES: Final = exit_codes.VERDICT
-EXIT_ASSERTION: Final = exit_codes.ASSERTION
-EXIT_INTERRUPTED: Final = exit_codes.INTERRUPTED
+INTERRUPTED_NOTE = "Interrupted: probes that had not finished are missing from this report."
 
 
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, to the millisecond; a naive time is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def _observe_and_decide(
+    results: Sequence[ProbeResult], dns: Sequence[DNSQuery], *, used_catalog: bool
+) -> tuple[tuple[Observed, ...], Verdict]:
+    from portprobe.report.verdict import decide
+
+    decided = decide(results, dns, used_catalog=used_catalog)
+    observed = []
+    for index, result in enumerate(results):
+        codes = all_anomalies(result, decided.anomalies.get(index, ()))
+        observed.append(
+            Observed(
+                result=result,
+                anomalies=codes,
+                genuine=is_genuine(result, codes),
+                greeting_domain=greeting_domain(result.greeting) if result.greeting else None,
+            )
+        )
+    verdict = Verdict(
+        port25=decided.port25,  # type: ignore[arg-type]
+        families=decided.families,  # type: ignore[arg-type]
+        confidence=decided.confidence,  # type: ignore[arg-type]
+        reasons=decided.reasons,
+        advice=decided.advice,
+        failure_mode=decided.failure_mode,  # type: ignore[arg-type]
+    )
+    return tuple(observed), verdict
 
 
-def probe_dict(result: ProbeResult, extra_anomalies: Sequence[str] = ()) -> dict[str, Any]:
-    """``ProbeResult.to_dict()`` plus the cross-probe anomalies and two derived fields."""
-    codes = all_anomalies(result, extra_anomalies)
-    out = result.to_dict()
-    out["anomalies"] = list(codes)
-    if out["greeting"] is not None and result.greeting is not None:
-        out["greeting"]["domain"] = greeting_domain(result.greeting)
-    out["genuine"] = is_genuine(result, codes)
-    return out
-
-
-def _tls_attempted(probe: dict[str, Any]) -> bool:
+def _tls_attempted(probe: Observed) -> bool:
+    r = probe.result
     return (
-        probe["tls"] is not None
-        or probe["state"] == "tls-error"
-        or "starttls-handshake-failed" in probe["anomalies"]
+        r.tls is not None
+        or r.state == "tls-error"
+        or "starttls-handshake-failed" in probe.anomalies
     )
 
 
-def port_state(probes: Sequence[dict[str, Any]]) -> str:
+def port_state(probes: Sequence[Observed]) -> str:
     """One word for how a port fared across hosts (documented in reports/README.md).
 
     ``open`` if any host greeted genuinely; else ``intercepted`` if a greeting came with
@@ -61,41 +81,41 @@ def port_state(probes: Sequence[dict[str, Any]]) -> str:
     """
     if not probes:
         return "untested"
-    if any(p["genuine"] for p in probes):
+    if any(p.genuine for p in probes):
         return "open"
-    if any(p["greeting"] is not None and INTERCEPTION & set(p["anomalies"]) for p in probes):
+    if any(p.result.greeting is not None and INTERCEPTION & set(p.anomalies) for p in probes):
         return "intercepted"
-    if any(p["state"] == "rejected" for p in probes):
+    if any(p.result.state == "rejected" for p in probes):
         return "rejected"
-    states = {p["state"] for p in probes}
+    states = {p.result.state for p in probes}
     return states.pop() if len(states) == 1 else "mixed"
 
 
-def ports_summary(probes: Sequence[dict[str, Any]], ports: Sequence[int]) -> dict[str, Any]:
+def ports_summary(probes: Sequence[Observed], ports: Sequence[int]) -> dict[int, PortSummary]:
     """Per port: did anything get through? Negative controls are left out (they should fail)."""
-    out: dict[str, Any] = {}
-    for port in sorted({*MAIL_PORTS, *ports, *(p["port"] for p in probes)}):
-        mine = [p for p in probes if p["port"] == port and not p["negative_control"]]
-        reachable = [p for p in mine if p["timings_ms"]["connect"] is not None]
-        greeting_ok = [p for p in mine if p["state"] == "open"]
-        genuine = [p for p in mine if p["genuine"]]
+    out: dict[int, PortSummary] = {}
+    for port in sorted({*MAIL_PORTS, *ports, *(p.result.spec.port for p in probes)}):
+        mine = [p for p in probes if p.result.spec.port == port and not p.result.spec.negative]
+        reachable = [p for p in mine if p.result.timings.connect is not None]
+        greeting_ok = [p for p in mine if p.result.state == "open"]
+        genuine = [p for p in mine if p.genuine]
         tls_tried = [p for p in mine if _tls_attempted(p)]
-        tls_ok = [p for p in tls_tried if p["tls"] is not None and p["tls"]["verified"]]
-        out[str(port)] = {
-            "tested": bool(mine),
-            "reachable": bool(reachable),
-            "greeting_ok": bool(greeting_ok),
-            "genuine": bool(genuine),
-            "tls_ok": bool(tls_ok) if tls_tried else None,
-            "state": port_state(mine),
-            "counts": {
-                "probes": len(mine),
-                "reachable": len(reachable),
-                "greeting_ok": len(greeting_ok),
-                "genuine": len(genuine),
-                "tls_ok": len(tls_ok),
-            },
-        }
+        tls_ok = [p for p in tls_tried if p.result.tls is not None and p.result.tls.verified]
+        out[port] = PortSummary(
+            tested=bool(mine),
+            reachable=bool(reachable),
+            greeting_ok=bool(greeting_ok),
+            genuine=bool(genuine),
+            tls_ok=bool(tls_ok) if tls_tried else None,
+            state=port_state(mine),
+            counts=PortCounts(
+                probes=len(mine),
+                reachable=len(reachable),
+                greeting_ok=len(greeting_ok),
+                genuine=len(genuine),
+                tls_ok=len(tls_ok),
+            ),
+        )
     return out
 
 
@@ -103,70 +123,41 @@ def build_report(
     *,
     results: Sequence[ProbeResult],
     plan: Plan,
-    verdict: Verdict,
-    parameters: dict[str, Any],
+    parameters: Mapping[str, Any],
     tool_version: str,
     started_at: datetime,
     finished_at: datetime,
     interrupted: bool,
-) -> dict[str, Any]:
-    """The spec's JSON report for one run."""
-    probes = [probe_dict(r, verdict.anomalies.get(i, ())) for i, r in enumerate(results)]
-    duration = max(0.0, (finished_at - started_at).total_seconds() * 1000)
-    notes = list(plan.notes)
-    if interrupted:
-        notes.append("Interrupted: probes that had not finished are missing from this report.")
-    anomaly_counts = Counter(code for p in probes for code in p["anomalies"])
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": TOOL_NAME, "version": tool_version},
-        "started_at": iso_utc(started_at),
-        "finished_at": iso_utc(finished_at),
-        "duration_ms": round(duration, 1),
-        "interrupted": interrupted,
-        "parameters": dict(parameters),
-        "verdict": verdict.to_dict(),
-        "ports": ports_summary(probes, sorted({s.port for s in plan.specs})),
-        "summary": {
-            "probes": len(probes),
-            "providers": len({r.spec.provider_key for r in results}),
-            "states": dict(sorted(Counter(p["state"] for p in probes).items())),
-            "anomalies": dict(sorted(anomaly_counts.items())),
-        },
-        "probes": probes,
-        "dns": [q.to_dict() for q in plan.dns],
-        "notes": notes,
-        "warnings": [],
-    }
-
-
-def check_assertions(
-    report: dict[str, Any], *, expect: Sequence[str] = (), require_ports: Sequence[int] = ()
-) -> str | None:
-    """``None`` when every ``--expect`` / ``--require-port`` holds, else one line saying why."""
-    failed = []
-    port25 = report["verdict"]["port25"]
-    if expect and port25 not in expect:
-        failed.append(f"port-25 verdict is {port25}, expected {' or '.join(expect)}")
-    for port in dict.fromkeys(require_ports):
-        entry = report["ports"].get(str(port))
-        if entry is None or not entry["tested"]:
-            failed.append(f"port {port} was not probed")
-        elif not entry["greeting_ok"]:
-            failed.append(f"port {port} gave no SMTP greeting on any host ({entry['state']})")
-    return "; ".join(failed) if failed else None
-
-
-def exit_code(
-    report: dict[str, Any], assertion_failure: str | None, *, expect_given: bool = False
-) -> int:
-    """The spec's exit code: 130 if interrupted, 9 if an assertion failed, 0 when a given
-    ``--expect`` holds (the CI job asked for exactly that verdict), else the verdict's code.
-    """
-    if report["interrupted"]:
-        return EXIT_INTERRUPTED
-    if assertion_failure is not None:
-        return EXIT_ASSERTION
-    if expect_given:
-        return 0
-    return EXIT_CODES[report["verdict"]["port25"]]
+    used_catalog: bool = False,
+    warnings: Sequence[str] = (),
+    readiness: Readiness | None = None,
+    environment: Environment | None = None,
+    verdict: Verdict | None = None,
+) -> Report:
+    """The report of one run; ``verdict`` overrides the decision (tests only)."""
+    observed, decided = _observe_and_decide(results, plan.dns, used_catalog=used_catalog)
+    if verdict is None:
+        verdict = decided
+    notes = [*plan.notes, *([INTERRUPTED_NOTE] if interrupted else [])]
+    anomaly_counts = Counter(code for p in observed for code in p.anomalies)
+    return Report(
+        tool_version=tool_version,
+        started_at=started_at,
+        finished_at=finished_at,
+        interrupted=interrupted,
+        parameters=dict(parameters),
+        verdict=verdict,
+        ports=ports_summary(observed, sorted({s.port for s in plan.specs})),
+        summary=Summary(
+            probes=len(observed),
+            providers=len({r.spec.provider_key for r in results}),
+            states=dict(sorted(Counter(p.result.state for p in observed).items())),
+            anomalies=dict(sorted(anomaly_counts.items())),
+        ),
+        probes=observed,
+        dns=tuple(plan.dns),
+        notes=tuple(notes),
+        warnings=tuple(warnings),
+        readiness=readiness,
+        environment=environment,
+    )
