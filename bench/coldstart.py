@@ -117,14 +117,14 @@ def importtime_top(argv: list[str], limit: int = 15) -> list[tuple[str, float, f
 #: What the diagnose path pays before its first SYN, each alone in a fresh interpreter.
 COMPONENTS = {
     "everything the loopback diagnose imports (cli, diagnose, targets.resolve, report, render)": (
-        "import portprobe.cli, portprobe.diagnose, portprobe.targets.resolve, "
+        "import portprobe.cli, portprobe.diagnosis, portprobe.targets.resolve, "
         "portprobe.report.build, portprobe.render"
     ),
     "what a literal --target needs before its first SYN (cli, diagnose)": (
-        "import portprobe.cli, portprobe.diagnose"
+        "import portprobe.cli, portprobe.diagnosis"
     ),
     "import portprobe.targets.resolve": "import portprobe.targets.resolve",
-    "import portprobe.diagnose": "import portprobe.diagnose",
+    "import portprobe.diagnosis": "import portprobe.diagnosis",
     "import trio": "import trio",
     "import dns.asyncresolver (dnspython)": "import dns.asyncresolver",
     "import portprobe.cli (typer)": "import portprobe.cli",
@@ -260,7 +260,7 @@ def main() -> None:
             f"{table}\n\nWhat the diagnose path pays before its first SYN, each piece alone "
             f"in a fresh interpreter ({max(5, args.runs // 2)} rounds). The pieces overlap "
             "and do not add up: each alone also pays for the standard-library modules the "
-            "others share, `portprobe.targets.resolve` and `portprobe.diagnose` include "
+            "others share, `portprobe.targets.resolve` and `portprobe.diagnosis` include "
             "trio (the former dnspython too), and `make_contexts` imports `portprobe.probe`, "
             f"hence trio:\n\n{components}\n\n" + "\n".join(import_tables)
         )

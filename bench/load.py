@@ -120,33 +120,25 @@ def raise_fd_limit() -> None:
 
 
 def runner_child(server: dict[str, object], probes: int, concurrency: int) -> None:
+    """The library call, exactly as the README shows it (spec "Library API")."""
     import trio
 
-    from portprobe.model import ProbeSpec
-    from portprobe.probe import ProbeConfig, Runner
-    from portprobe.probe.tls import make_contexts
+    import portprobe
 
-    targets = addresses(-(-probes // len(ROLES)))
-    specs = [
-        ProbeSpec(
-            target=address,
-            host=address,
-            address=address,
-            family="ipv4",
-            port=role,
-            connect_port=int(server["tls" if role == 465 else "plain"]),  # type: ignore[call-overload]
-        )
-        for address in targets
-        for role in ROLES
-    ][:probes]
-    runner = Runner(
-        specs,
-        ProbeConfig(timeout=60, connect_timeout=30),
+    plain = int(server["plain"])  # type: ignore[call-overload]
+    request = portprobe.DiagnoseRequest(
+        targets=tuple(addresses(-(-probes // len(ROLES)))),
+        families=("ipv4",),
+        ports=tuple(ROLES),
+        port_map={role: int(server["tls"]) if role == 465 else plain for role in ROLES},  # type: ignore[call-overload]
+        ca_file=Path(str(server["ca_file"])),
+        timeout=60,
+        connect_timeout=30,
         concurrency=concurrency,
-        tls=make_contexts(str(server["ca_file"])),
+        readiness=False,
     )
-    results = trio.run(runner.run)
-    print(json.dumps(dict(Counter(r.state for r in results))))
+    report = trio.run(portprobe.diagnose, request)
+    print(json.dumps(dict(Counter(p.result.state for p in report.probes))))
 
 
 def baseline_child() -> None:
@@ -154,7 +146,7 @@ def baseline_child() -> None:
     import trio  # noqa: F401
 
     import portprobe.cli
-    import portprobe.diagnose
+    import portprobe.diagnosis
     import portprobe.render  # noqa: F401
 
     print("{}")

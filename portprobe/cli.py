@@ -8,23 +8,20 @@ traceback only under ``-v``).
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from portprobe import __version__, defaults
-from portprobe.exit_codes import INTERNAL_ERROR, INTERRUPTED, USAGE
+from portprobe.errors import InputError, PortprobeError
+from portprobe.exit_codes import INTERNAL_ERROR, INTERRUPTED, NAGIOS_UNKNOWN, USAGE
+from portprobe.vocab import FORMATS, MAIL_PORTS
 
 ISSUES_URL = "the portprobe issue tracker"
-
-FORMATS = ("table", "json", "markdown", "junit")
-VERDICTS = ("open", "blocked", "intercepted", "restricted", "partial", "inconclusive", "offline")
 
 app = typer.Typer(
     name="portprobe",
@@ -42,10 +39,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class UsageProblem(Exception):
-    """Bad input found by portprobe itself (not by click): one line, exit 2."""
 
 
 def _version_callback(value: bool) -> None:
@@ -66,44 +59,31 @@ def _root(
     """Can this machine send mail on port 25, and if not, who is stopping it?"""
 
 
-# --- option parsing (pure; raises UsageProblem) ---------------------------------------------
+# --- option text -> values (pure; raises InputError) ---------------------------------------
 
 
 def parse_ports(text: str) -> tuple[int, ...]:
-    from portprobe.model import MAIL_PORTS
-
     ports: list[int] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
         if not part.isdigit():
-            raise UsageProblem(f"--ports: {part!r} is not a port number")
-        port = int(part)
-        if port not in MAIL_PORTS:
-            allowed = ", ".join(map(str, MAIL_PORTS))
-            raise UsageProblem(f"--ports: {port} is not one of {allowed} (see --port-map)")
-        if port not in ports:
-            ports.append(port)
+            raise InputError(f"--ports: {part!r} is not a port number")
+        if int(part) not in ports:
+            ports.append(int(part))
     if not ports:
-        raise UsageProblem("--ports: give at least one of 25, 465, 587, 2525")
+        raise InputError("--ports: give at least one of 25, 465, 587, 2525")
     return tuple(ports)
 
 
 def parse_port_map(items: Sequence[str]) -> dict[int, int]:
-    from portprobe.model import MAIL_PORTS
-
     mapping: dict[int, int] = {}
     for item in items:
         role, sep, actual = item.partition("=")
         if not sep or not role.strip().isdigit() or not actual.strip().isdigit():
-            raise UsageProblem(f"--port-map: {item!r} is not ROLE=PORT (e.g. 25=2525)")
-        r, a = int(role), int(actual)
-        if r not in MAIL_PORTS:
-            raise UsageProblem(f"--port-map: {r} is not one of 25, 465, 587, 2525")
-        if not 1 <= a <= 65535:
-            raise UsageProblem(f"--port-map: {a} is not a port number (1-65535)")
-        mapping[r] = a
+            raise InputError(f"--port-map: {item!r} is not ROLE=PORT (e.g. 25=2525)")
+        mapping[int(role)] = int(actual)
     return mapping
 
 
@@ -111,56 +91,30 @@ def parse_expect(text: str | None) -> tuple[str, ...]:
     if text is None:
         return ()
     values = tuple(v.strip() for v in text.split(",") if v.strip())
-    for value in values:
-        if value not in VERDICTS:
-            raise UsageProblem(f"--expect: {value!r} is not a verdict ({', '.join(VERDICTS)})")
     if not values:
-        raise UsageProblem("--expect: give at least one verdict")
+        raise InputError("--expect: give at least one verdict")
     return values
 
 
-def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        kind = "a whole number" if integer else "a finite number"
-        raise UsageProblem(f"{name}: must be {kind} greater than 0 (got {value:g})")
+def parse_format(fmt: str | None, json_: bool) -> str | None:
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if json_:
+        if fmt not in (None, "json"):
+            raise InputError(f"--json and --format {fmt} disagree; give one")
+        return "json"
+    return fmt
 
 
-def parse_ehlo_name(name: str | None) -> str | None:
-    from portprobe.protocol.smtp import ehlo_name_problem
-
-    if name is not None and (problem := ehlo_name_problem(name)):
-        raise UsageProblem(f"--ehlo-name: {name!r} {problem}")
-    return name
+def parse_families(ipv4: bool, ipv6: bool) -> tuple[Any, ...]:
+    if ipv4 and ipv6:
+        raise InputError("-4 and -6 exclude each other; give neither to probe both")
+    return ("ipv4",) if ipv4 else ("ipv6",) if ipv6 else ("ipv4", "ipv6")
 
 
 # --- the diagnose command --------------------------------------------------------------------
 
-
-@dataclass
-class DiagnoseOptions:
-    domains: list[str]
-    targets: list[str]
-    ports: tuple[int, ...]
-    nameservers: list[str]
-    ca_file: Path | None
-    catalog: Path | None
-    ipv4_only: bool
-    ipv6_only: bool
-    timeout: float
-    connect_timeout: float
-    dns_timeout: float
-    concurrency: int
-    per_host: int
-    fmt: str | None
-    output: Path | None
-    expect: tuple[str, ...]
-    require_ports: list[int]
-    ehlo_name: str | None
-    port_map: dict[int, int]
-    max_mx: int
-    max_addresses: int
-    quiet: bool
-    verbose: bool
+_MAIL_PORTS_TEXT = ",".join(map(str, MAIL_PORTS))
 
 
 @app.command()
@@ -178,7 +132,7 @@ def diagnose(
     ports: Annotated[
         str,
         typer.Option(help="Ports to probe: 465 is implicit TLS, the others plain + STARTTLS."),
-    ] = "25,465,587,2525",
+    ] = _MAIL_PORTS_TEXT,
     nameserver: Annotated[
         list[str] | None,
         typer.Option(
@@ -220,7 +174,7 @@ def diagnose(
     ] = defaults.PER_HOST,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", metavar="FORMAT", help="table | json | markdown | junit."),
+        typer.Option("--format", metavar="FORMAT", help=" | ".join(FORMATS) + "."),
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output: Annotated[
@@ -246,6 +200,10 @@ def diagnose(
             help="CI: exit 9 unless port P greeted on at least one host (repeatable).",
         ),
     ] = None,
+    require_ready: Annotated[
+        bool,
+        typer.Option("--require-ready", help="CI: exit 9 unless mail readiness is 'yes'."),
+    ] = False,
     ehlo_name: Annotated[
         str | None,
         typer.Option(metavar="NAME", help="Name sent in EHLO (default: our address literal)."),
@@ -264,9 +222,42 @@ def diagnose(
     max_addresses: Annotated[
         int, typer.Option(metavar="N", help="At most N addresses per host and family.")
     ] = defaults.MAX_ADDRESSES,
+    no_readiness: Annotated[
+        bool,
+        typer.Option(
+            "--no-readiness",
+            help="Skip the mail-readiness checks (no whoami or DNSBL query is sent).",
+        ),
+    ] = False,
+    public_ip: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--public-ip",
+            metavar="ADDR",
+            help="This machine's public address; skips discovery (repeatable).",
+        ),
+    ] = None,
+    dnsbl: Annotated[
+        list[str] | None,
+        typer.Option("--dnsbl", metavar="ZONE", help="Also check DNSBL zone ZONE (repeatable)."),
+    ] = None,
+    redact: Annotated[
+        bool,
+        typer.Option("--redact", help="Hide our public addresses and PTR names in every output."),
+    ] = False,
+    sysfs: Annotated[
+        Path,
+        typer.Option(metavar="PATH", help="Where to read DMI files for platform detection."),
+    ] = Path("/sys"),
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME", help="Say where this runs instead of detecting it (see platforms)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the verdict.")] = False,
     verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Per-phase timings, full greeting/EHLO.")
+        bool, typer.Option("-v", "--verbose", help="Per-probe table, timings, greeting/EHLO.")
     ] = False,
 ) -> None:
     """Probe ports 25, 465, 587 and 2525 and decide whether port 25 is blocked.
@@ -281,52 +272,67 @@ def diagnose(
 
       portprobe diagnose --format junit -o junit.xml --expect open
     """
-    if fmt is not None and fmt not in FORMATS:
-        raise UsageProblem(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    if json_:
-        if fmt not in (None, "json"):
-            raise UsageProblem("--json and --format " + fmt + " disagree; give one")
-        fmt = "json"
-    if ipv4 and ipv6:
-        raise UsageProblem("-4 and -6 exclude each other; give neither to probe both")
-    _positive("--timeout", timeout)
-    _positive("--connect-timeout", connect_timeout)
-    _positive("--dns-timeout", dns_timeout)
-    _positive("--concurrency", concurrency, integer=True)
-    _positive("--per-host", per_host, integer=True)
-    _positive("--max-mx", max_mx, integer=True)
-    _positive("--max-addresses", max_addresses, integer=True)
-    options = DiagnoseOptions(
-        domains=list(domain or []),
-        targets=list(target or []),
-        ports=parse_ports(ports),
-        nameservers=list(nameserver or []),
-        ca_file=ca_file,
+    from portprobe import cli_terminal
+    from portprobe.diagnosis import DiagnoseRequest, Diagnosis
+
+    fmt = parse_format(fmt, json_)
+    request = DiagnoseRequest(
+        domains=tuple(domain or ()),
+        targets=tuple(target or ()),
         catalog=catalog,
-        ipv4_only=ipv4,
-        ipv6_only=ipv6,
+        ports=parse_ports(ports),
+        families=parse_families(ipv4, ipv6),
+        nameservers=tuple(nameserver or ()),
+        ca_file=ca_file,
         timeout=timeout,
-        connect_timeout=min(connect_timeout, timeout),
+        connect_timeout=connect_timeout,
         dns_timeout=dns_timeout,
         concurrency=concurrency,
         per_host=per_host,
-        fmt=fmt,
-        output=output,
-        expect=parse_expect(expect),
-        require_ports=list(require_port or []),
-        ehlo_name=parse_ehlo_name(ehlo_name),
-        port_map=parse_port_map(port_map or []),
+        ehlo_name=ehlo_name,
+        port_map=parse_port_map(port_map or ()),
         max_mx=max_mx,
         max_addresses=max_addresses,
-        quiet=quiet,
-        verbose=verbose,
+        readiness=not no_readiness,
+        public_ips=tuple(public_ip or ()),
+        dnsbl_zones=tuple(dnsbl or ()),
+        sysfs=sysfs,
+        platform=platform,
+        expect=parse_expect(expect),
+        require_ports=tuple(require_port or ()),
+        require_ready=require_ready,
     )
-    for p in options.require_ports:
-        if p not in options.ports:
-            raise UsageProblem(f"--require-port: {p} is not among the probed ports")
-    from portprobe.diagnose import run_diagnose
+    destination = cli_terminal.Destination.prepare(fmt, output, datetime.now(UTC))
+    progress = cli_terminal.Progress(cli_terminal.is_terminal(sys.stderr) and not quiet)
+    diagnosis = Diagnosis(request, on_result=progress.update)
+    for warning in diagnosis.warnings:
+        print(f"portprobe: warning: {warning}", file=sys.stderr)
+    report = cli_terminal.run_until_interrupted(diagnosis, progress)
+    if redact:
+        from portprobe.report.redact import redact_report
 
-    raise typer.Exit(run_diagnose(options))
+        report = redact_report(report)
+    failure = cli_terminal.emit(report, destination, quiet=quiet, verbose=verbose)
+    if failure is not None:
+        raise failure
+    raise typer.Exit(_exit_code(report, request, destination.stdout_format))
+
+
+def _exit_code(report: Any, request: Any, fmt: str) -> int:
+    from portprobe.exit_codes import for_report
+    from portprobe.report import check_assertions
+
+    if report.interrupted:
+        print("portprobe: interrupted; the report holds what completed", file=sys.stderr)
+    failure = check_assertions(
+        report,
+        expect=request.expect,
+        require_ports=request.require_ports,
+        require_ready=request.require_ready,
+    )
+    if failure is not None and not report.interrupted:
+        print(f"portprobe: assertion failed: {failure}", file=sys.stderr)
+    return for_report(report, failure, expect_given=bool(request.expect), nagios=fmt == "nagios")
 
 
 @app.command()
@@ -345,6 +351,7 @@ def targets(
 
       portprobe targets --json | jq '.providers[].name'
     """
+    from portprobe.cli_terminal import color_enabled
     from portprobe.targets.catalog import catalog_to_dict, load_catalog, render_catalog_table
 
     loaded = load_catalog(catalog)
@@ -353,11 +360,7 @@ def targets(
 
         print(json.dumps(catalog_to_dict(loaded), indent=2))
     else:
-        print(render_catalog_table(loaded, color=_color_ok(sys.stdout)))
-
-
-def _color_ok(stream: Any) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+        print(render_catalog_table(loaded, color=color_enabled(sys.stdout)))
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -371,6 +374,14 @@ def _with_default_command(argv: list[str]) -> list[str]:
     if argv and (argv[0] in _COMMANDS or argv[0] in _ROOT_FLAGS):
         return argv
     return ["diagnose", *argv]
+
+
+def _wants_nagios(argv: Sequence[str]) -> bool:
+    """A monitoring plugin reports its own usage errors as UNKNOWN (3), not 2."""
+    for i, arg in enumerate(argv):
+        if arg == "--format=nagios" or (arg == "--format" and argv[i + 1 : i + 2] == ["nagios"]):
+            return True
+    return False
 
 
 def _fail(message: str, code: int) -> int:
@@ -387,6 +398,7 @@ def run(argv: list[str]) -> int:
     from typer.exceptions import TyperException
 
     verbose = "-v" in argv or "--verbose" in argv
+    usage = NAGIOS_UNKNOWN if _wants_nagios(argv) else USAGE
     command = typer.main.get_command(app)
     try:
         result = command.main(
@@ -395,43 +407,26 @@ def run(argv: list[str]) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except TyperException as exc:  # usage errors: bad option, bad value
-        return _fail(f"error: {_one_line(exc.format_message())}", USAGE)
-    except typer.Abort:
+        return _fail(f"error: {_one_line(exc.format_message())}", usage)
+    except PortprobeError as exc:  # bad input, unreadable file, unwritable output
+        return _fail(f"error: {_one_line(str(exc))}", usage)
+    except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted", INTERRUPTED)
-    except UsageProblem as exc:
-        return _fail(f"error: {exc}", USAGE)
-    except KeyboardInterrupt:
-        return _fail("interrupted", INTERRUPTED)
-    except Exception as exc:
-        known = _known_input_error(exc)
-        if known is not None:
-            return _fail(f"error: {known}", USAGE)
+    except Exception as raised:
         if verbose:
             import traceback
 
             traceback.print_exc()
+        bug: BaseException = raised
+        while isinstance(bug, BaseExceptionGroup) and len(bug.exceptions) == 1:
+            bug = bug.exceptions[0]  # a bug raised inside a trio nursery: name the real one
         return _fail(
-            f"internal error: {type(exc).__name__}: {_one_line(str(exc))}. This is a bug in "
+            f"internal error: {type(bug).__name__}: {_one_line(str(bug))}. This is a bug in "
             f"portprobe {__version__}; please report it to {ISSUES_URL} with the command line"
             + ("" if verbose else " and the traceback that -v prints"),
             INTERNAL_ERROR,
         )
     return int(result) if isinstance(result, int) else 0
-
-
-def _known_input_error(exc: BaseException) -> str | None:
-    """Library exceptions that mean bad input, turned into their one-line message."""
-    from portprobe.output import OutputError
-
-    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        return _known_input_error(exc.exceptions[0])  # raised inside a trio nursery
-
-    if isinstance(exc, OutputError):
-        return str(exc)
-    name = type(exc).__name__
-    if name in ("CatalogError", "InputError"):
-        return _one_line(str(exc))
-    return None
 
 
 def _one_line(text: str) -> str:

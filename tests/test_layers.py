@@ -14,6 +14,12 @@ import pytest
 
 PURE = [
     "portprobe.model",
+    "portprobe.vocab",
+    "portprobe.errors",
+    "portprobe.outcome",
+    "portprobe.readiness.model",
+    "portprobe.environment.model",
+    "portprobe.report.redact",
     "portprobe.defaults",
     "portprobe.exit_codes",
     "portprobe.protocol.smtp",
@@ -68,3 +74,80 @@ def test_a_literal_target_never_imports_dnspython() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "port 25:" in proc.stdout
     assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
+# --- direction: who may import whom (static, from the source) ---------------------------------
+
+import ast  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+PACKAGE = Path(__file__).resolve().parent.parent / "portprobe"
+#: The modules that talk to a person: the only ones that may import typer or print.
+CLI_MODULES = {"cli.py", "cli_terminal.py", "cli_merge.py", "__main__.py"}
+#: (package, packages it must never import): report decides, render presents, and the
+#: two meet only through the typed Report in portprobe.outcome.
+NEVER = [
+    ("report", ("portprobe.render", "portprobe.probe", "portprobe.targets", "portprobe.cli")),
+    ("render", ("portprobe.report", "portprobe.probe", "portprobe.cli")),
+    ("protocol", ("portprobe.probe", "portprobe.report", "portprobe.render", "portprobe.cli")),
+]
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports, at run time or for type checking alike."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize(("package", "forbidden"), NEVER, ids=[p for p, _ in NEVER])
+def test_imports_run_one_way(package: str, forbidden: tuple[str, ...]) -> None:
+    bad = []
+    for path in sorted((PACKAGE / package).rglob("*.py")):
+        for module in imports_of(path):
+            if any(module == f or module.startswith(f + ".") for f in forbidden):
+                bad.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert bad == []
+
+
+def test_only_the_cli_imports_typer_or_writes_to_the_terminal() -> None:
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name in CLI_MODULES and path.parent == PACKAGE:
+            continue
+        source = path.read_text()
+        tree = ast.parse(source)
+        for module in imports_of(path):
+            if module.split(".")[0] in ("typer", "click"):
+                bad.append(f"{path.relative_to(PACKAGE)} imports {module}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} calls print()")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("stdout", "stderr")
+                and getattr(node.value, "id", None) == "sys"
+            ):
+                bad.append(f"{path.relative_to(PACKAGE)}:{node.lineno} uses sys.{node.attr}")
+    assert bad == []
+
+
+def test_the_direction_test_sees_a_violation(tmp_path: Path) -> None:
+    """The scanner itself: a planted import and a planted print are found."""
+    planted = tmp_path / "x.py"
+    planted.write_text("import portprobe.render.table\nprint('hi')\n")
+    assert "portprobe.render.table" in imports_of(planted)
+
+
+def test_import_portprobe_is_cheap() -> None:
+    """The library's front door loads nothing heavy until a name is used."""
+    loaded = imported_by("portprobe")
+    assert not {"trio", "dns", "ssl", "typer", "portprobe.diagnosis"} & loaded
+    code = "import portprobe, sys; portprobe.DiagnoseRequest; print('trio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

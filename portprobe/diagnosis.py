@@ -1,0 +1,277 @@
+"""The library call: a validated request in, a typed report out.
+
+    import trio, portprobe
+    req = portprobe.DiagnoseRequest(domains=("example.org",), families=("ipv4",))
+    report = trio.run(portprobe.diagnose, req)
+    report.verdict.port25, report.to_dict()
+
+Nothing here prints, exits, traps signals or writes files: those are the CLI's
+(``portprobe.cli`` and ``portprobe.cli_terminal``). Every user error is a
+:class:`~portprobe.errors.PortprobeError` raised *before* any network activity and outside
+any nursery: ``DiagnoseRequest`` checks every value when it is made, and ``Diagnosis``
+loads the files it names (catalog, CA file) when it is made, so a typo costs no probing.
+
+A network failure is never an exception: it is a probe result. To stop a run early and
+keep what it found, cancel the scope around :meth:`Diagnosis.run` and call
+:meth:`Diagnosis.report` with ``interrupted=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from portprobe import __version__, defaults
+from portprobe.errors import InputError
+from portprobe.model import ProbeResult
+from portprobe.vocab import FAMILIES, MAIL_PORTS, VERDICTS, Family
+
+if TYPE_CHECKING:
+    from portprobe.outcome import Report
+    from portprobe.pipeline import Pipeline
+
+#: Called once for every finished probe, in completion order (progress lines, streaming).
+OnResult = Callable[[ProbeResult], None]
+
+
+def _positive(name: str, value: float, *, integer: bool = False) -> None:
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InputError(f"{name}: must be a whole number greater than 0 (got {value!r})")
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        kind = "a whole number" if integer else "a finite number"
+        raise InputError(f"{name}: must be {kind} greater than 0 (got {value!r})")
+
+
+@dataclass(frozen=True)
+class DiagnoseRequest:
+    """What to diagnose, validated once here; ``to_dict()`` is the report's ``parameters``.
+
+    With neither ``domains`` nor ``targets`` the catalog is probed (``catalog`` names a
+    TOML file, None the built-in one). Option names in the CLI map one to one onto these
+    fields; the spec's defaults live in :mod:`portprobe.defaults`.
+    """
+
+    domains: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    catalog: Path | None = None
+    ports: tuple[int, ...] = MAIL_PORTS
+    families: tuple[Family, ...] = FAMILIES
+    nameservers: tuple[str, ...] = ()  # "IP", "IP:PORT", "[IPv6]:PORT"
+    ca_file: Path | None = None
+    timeout: float = defaults.TIMEOUT
+    connect_timeout: float = defaults.CONNECT_TIMEOUT  # clamped to ``timeout``
+    dns_timeout: float = defaults.DNS_TIMEOUT
+    concurrency: int = defaults.CONCURRENCY
+    per_host: int = defaults.PER_HOST
+    ehlo_name: str | None = None
+    port_map: Mapping[int, int] = field(default_factory=dict)
+    max_mx: int = defaults.MAX_MX
+    max_addresses: int = defaults.MAX_ADDRESSES
+    # Mail readiness (spec "Mail readiness").
+    readiness: bool = True
+    public_ips: tuple[str, ...] = ()
+    dnsbl_zones: tuple[str, ...] = ()
+    # Environment (spec "Environment"): local evidence only.
+    sysfs: Path = Path("/sys")
+    platform: str | None = None
+    environ: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+    # CI assertions, recorded with the parameters and checked by ``check_assertions``.
+    expect: tuple[str, ...] = ()
+    require_ports: tuple[int, ...] = ()
+    require_ready: bool = False
+
+    def __post_init__(self) -> None:
+        from portprobe.protocol.smtp import ehlo_name_problem
+        from portprobe.targets.resolve import parse_domain, parse_nameserver, parse_target
+
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        for name in ("domains", "targets", "nameservers", "public_ips", "dnsbl_zones", "expect"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise InputError(f"{name}: give a sequence of strings, not one string")
+            put(name, tuple(value))
+        put("ports", tuple(dict.fromkeys(self.ports)))
+        put("families", tuple(dict.fromkeys(self.families)))
+        put("require_ports", tuple(dict.fromkeys(self.require_ports)))
+        for value in self.domains:
+            parse_domain(value)
+        for value in self.targets:
+            parse_target(value)
+        for value in self.nameservers:
+            parse_nameserver(value)
+        if not self.ports:
+            raise InputError("--ports: give at least one of 25, 465, 587, 2525")
+        for port in self.ports:
+            if port not in MAIL_PORTS:
+                allowed = ", ".join(map(str, MAIL_PORTS))
+                raise InputError(f"--ports: {port} is not one of {allowed} (see --port-map)")
+        if not self.families or any(f not in FAMILIES for f in self.families):
+            raise InputError(f"families: give one or both of {', '.join(FAMILIES)}")
+        for name in ("timeout", "connect_timeout", "dns_timeout"):
+            _positive(f"--{name.replace('_', '-')}", getattr(self, name))
+        for name in ("concurrency", "per_host", "max_mx", "max_addresses"):
+            _positive(f"--{name.replace('_', '-')}", getattr(self, name), integer=True)
+        put("connect_timeout", min(self.connect_timeout, self.timeout))
+        if self.ehlo_name is not None and (problem := ehlo_name_problem(self.ehlo_name)):
+            raise InputError(f"--ehlo-name: {self.ehlo_name!r} {problem}")
+        for role, actual in self.port_map.items():
+            if role not in MAIL_PORTS:
+                raise InputError(f"--port-map: {role} is not one of 25, 465, 587, 2525")
+            if not (isinstance(actual, int) and 1 <= actual <= 65535):
+                raise InputError(f"--port-map: {actual} is not a port number (1-65535)")
+        put("port_map", MappingProxyType(dict(self.port_map)))
+        for verdict in self.expect:
+            if verdict not in VERDICTS:
+                raise InputError(f"--expect: {verdict!r} is not a verdict ({', '.join(VERDICTS)})")
+        for port in self.require_ports:
+            if port not in self.ports:
+                raise InputError(f"--require-port: {port} is not among the probed ports")
+        # MERGE-READINESS: parse public_ips / dnsbl_zones with portprobe.readiness.settings
+        if self.require_ready and not self.readiness:
+            raise InputError("--require-ready needs the readiness checks; drop --no-readiness")
+        if not self.sysfs.is_dir():
+            raise InputError(f"--sysfs: {self.sysfs} is not a directory")
+
+    @property
+    def uses_catalog(self) -> bool:
+        return not self.domains and not self.targets
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's ``parameters``: the options as resolved (reports/README.md)."""
+        catalog = None
+        if self.uses_catalog:
+            catalog = str(self.catalog) if self.catalog else "built-in"
+        return {
+            "ports": list(self.ports),
+            "timeout": self.timeout,
+            "connect_timeout": self.connect_timeout,
+            "dns_timeout": self.dns_timeout,
+            "families": list(self.families),
+            "targets": list(self.targets),
+            "domains": list(self.domains),
+            "catalog": catalog,
+            "nameservers": list(self.nameservers),
+            "ca_file": str(self.ca_file) if self.ca_file else None,
+            "concurrency": self.concurrency,
+            "per_host": self.per_host,
+            "ehlo_name": self.ehlo_name,
+            "port_map": {str(k): v for k, v in self.port_map.items()},
+            "expect": list(self.expect),
+            "require_ports": list(self.require_ports),
+            "max_mx": self.max_mx,
+            "max_addresses": self.max_addresses,
+            "readiness": self.readiness,
+            "public_ips": list(self.public_ips),
+            "dnsbl_zones": list(self.dnsbl_zones),
+            "require_ready": self.require_ready,
+            "sysfs": str(self.sysfs),
+            "platform": self.platform,
+        }
+
+
+def _load_tls(ca_file: Path | None) -> Any:
+    import ssl
+
+    from portprobe.errors import TLSConfigError
+    from portprobe.probe.tls import make_contexts
+
+    ca = str(ca_file) if ca_file else None
+    if ca is not None:
+        try:
+            with open(ca, "rb"):
+                pass
+        except OSError as exc:
+            raise TLSConfigError(f"--ca-file: cannot read {ca}: {exc.strerror or exc}") from exc
+    try:
+        return make_contexts(ca)
+    except (ssl.SSLError, ValueError) as exc:
+        raise TLSConfigError(f"--ca-file: {ca} holds no usable PEM certificate ({exc})") from exc
+
+
+class Diagnosis:
+    """One run: made (and every file loaded) before the network, run once, reported.
+
+    ``report()`` may be called after ``run()`` returned or after the scope around it was
+    cancelled; probes that had not finished are then missing, as the report's notes say.
+    """
+
+    def __init__(self, request: DiagnoseRequest, *, on_result: OnResult | None = None) -> None:
+        from portprobe.pipeline import Pipeline
+        from portprobe.probe import ProbeConfig
+        from portprobe.targets.resolve import parse_nameserver
+
+        self.request = request
+        self._on_result = on_result
+        catalog = None
+        if request.uses_catalog or request.catalog is not None:
+            from portprobe.targets.catalog import load_catalog
+
+            catalog = load_catalog(request.catalog)
+        nameservers = tuple(parse_nameserver(ns) for ns in request.nameservers)
+        self._pipeline: Pipeline = Pipeline(
+            domains=request.domains,
+            targets=request.targets,
+            catalog=catalog if request.uses_catalog else None,
+            ports=request.ports,
+            families=request.families,
+            nameservers=nameservers,
+            dns_timeout=request.dns_timeout,
+            max_mx=request.max_mx,
+            max_addresses=request.max_addresses,
+            port_map=request.port_map,
+            config=ProbeConfig(
+                timeout=request.timeout,
+                connect_timeout=request.connect_timeout,
+                ehlo_name=request.ehlo_name,
+            ),
+            concurrency=request.concurrency,
+            per_host=request.per_host,
+            tls=_load_tls(request.ca_file),
+            on_result=self._result_arrived,
+        )
+        self.started_at: datetime | None = None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Problems with the run itself (known before it starts), e.g. a lowered concurrency."""
+        return self._pipeline.warnings
+
+    def _result_arrived(self, result: ProbeResult) -> None:
+        if self._on_result is not None:
+            self._on_result(result)
+
+    async def run(self) -> None:
+        if self.started_at is not None:
+            raise RuntimeError("a Diagnosis runs once; make a new one")
+        self.started_at = datetime.now(UTC)
+        await self._pipeline.run()
+
+    def report(self, *, interrupted: bool = False) -> Report:
+        from portprobe.report import build_report
+
+        finished_at = datetime.now(UTC)
+        return build_report(
+            results=self._pipeline.results(),
+            plan=self._pipeline.plan(),
+            parameters=self.request.to_dict(),
+            tool_version=__version__,
+            started_at=self.started_at or finished_at,
+            finished_at=finished_at,
+            interrupted=interrupted,
+            used_catalog=self.request.uses_catalog,
+            warnings=self.warnings,
+        )
+
+
+async def diagnose(request: DiagnoseRequest, *, on_result: OnResult | None = None) -> Report:
+    """Run one diagnosis and return its report (see the module docstring)."""
+    diagnosis = Diagnosis(request, on_result=on_result)
+    await diagnosis.run()
+    return diagnosis.report()
