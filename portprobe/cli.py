@@ -117,148 +117,176 @@ def parse_families(ipv4: bool, ipv6: bool) -> tuple[Any, ...]:
 _MAIL_PORTS_TEXT = ",".join(map(str, MAIL_PORTS))
 
 
+# The diagnose command's options, one named type each (typer reads the Annotated metadata).
+_DomainOption = Annotated[
+    list[str] | None,
+    typer.Option("--domain", metavar="D", help="Probe the MX hosts of domain D (repeatable)."),
+]
+_TargetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target", metavar="H", help="Probe host name or IP literal H directly (repeatable)."
+    ),
+]
+_PortsOption = Annotated[
+    str,
+    typer.Option(help="Ports to probe: 465 is implicit TLS, the others plain + STARTTLS."),
+]
+_NameserverOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--nameserver",
+        metavar="IP[:PORT]",
+        help="DNS server to use instead of the system resolver (repeatable).",
+    ),
+]
+_CaFileOption = Annotated[
+    Path | None,
+    typer.Option("--ca-file", metavar="PATH", help="Extra trust anchors (PEM)."),
+]
+_CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog", metavar="FILE", help="Use this catalog (TOML) instead of the built-in."
+    ),
+]
+_Ipv4Option = Annotated[bool, typer.Option("-4", help="Only IPv4.")]
+_Ipv6Option = Annotated[bool, typer.Option("-6", help="Only IPv6.")]
+_TimeoutOption = Annotated[
+    float, typer.Option(metavar="S", help="Upper bound for one probe, all phases together.")
+]
+_ConnectTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        metavar="S",
+        help="Upper bound for the TCP handshake (usually decided sooner from evidence).",
+    ),
+]
+_DnsTimeoutOption = Annotated[float, typer.Option(metavar="S", help="Bound for one DNS lookup.")]
+_ConcurrencyOption = Annotated[int, typer.Option(metavar="N", help="Maximum probes in flight.")]
+_PerHostOption = Annotated[
+    int, typer.Option(metavar="N", help="Maximum connections to one address at once.")
+]
+_FmtOption = Annotated[
+    str | None,
+    typer.Option("--format", metavar="FORMAT", help=" | ".join(FORMATS) + "."),
+]
+_JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+_OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="Write the report to PATH atomically (a directory gets a timestamped name).",
+    ),
+]
+_ExpectOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="V[,V...]", help="CI: exit 0 when the port-25 verdict is one of V, else 9."
+    ),
+]
+_RequirePortOption = Annotated[
+    list[int] | None,
+    typer.Option(
+        "--require-port",
+        metavar="P",
+        help="CI: exit 9 unless port P greeted on at least one host (repeatable).",
+    ),
+]
+_RequireReadyOption = Annotated[
+    bool,
+    typer.Option("--require-ready", help="CI: exit 9 unless mail readiness is 'yes'."),
+]
+_EhloNameOption = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help="Name sent in EHLO (default: our address literal)."),
+]
+_PortMapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--port-map",
+        metavar="ROLE=PORT",
+        help="Dial PORT for the ROLE port, e.g. 25=2500 (labs, tests, forwarded relays).",
+    ),
+]
+_MaxMxOption = Annotated[int, typer.Option(metavar="N", help="At most N MX hosts per domain.")]
+_MaxAddressesOption = Annotated[
+    int, typer.Option(metavar="N", help="At most N addresses per host and family.")
+]
+_NoReadinessOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-readiness",
+        help="Skip the mail-readiness checks (no whoami or DNSBL query is sent).",
+    ),
+]
+_PublicIpOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--public-ip",
+        metavar="ADDR",
+        help="This machine's public address; skips discovery (repeatable).",
+    ),
+]
+_DnsblOption = Annotated[
+    list[str] | None,
+    typer.Option("--dnsbl", metavar="ZONE", help="Also check DNSBL zone ZONE (repeatable)."),
+]
+_RedactOption = Annotated[
+    bool,
+    typer.Option("--redact", help="Hide our public addresses and PTR names in every output."),
+]
+_SysfsOption = Annotated[
+    Path,
+    typer.Option(metavar="PATH", help="Where to read DMI files for platform detection."),
+]
+_PlatformOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME", help="Say where this runs instead of detecting it (see platforms)."
+    ),
+]
+_QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Print only the verdict.")]
+_VerboseOption = Annotated[
+    bool, typer.Option("-v", "--verbose", help="Per-probe table, timings, greeting/EHLO.")
+]
+
+
 @app.command()
 def diagnose(
-    domain: Annotated[
-        list[str] | None,
-        typer.Option("--domain", metavar="D", help="Probe the MX hosts of domain D (repeatable)."),
-    ] = None,
-    target: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--target", metavar="H", help="Probe host name or IP literal H directly (repeatable)."
-        ),
-    ] = None,
-    ports: Annotated[
-        str,
-        typer.Option(help="Ports to probe: 465 is implicit TLS, the others plain + STARTTLS."),
-    ] = _MAIL_PORTS_TEXT,
-    nameserver: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--nameserver",
-            metavar="IP[:PORT]",
-            help="DNS server to use instead of the system resolver (repeatable).",
-        ),
-    ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option("--ca-file", metavar="PATH", help="Extra trust anchors (PEM)."),
-    ] = None,
-    catalog: Annotated[
-        Path | None,
-        typer.Option(
-            "--catalog", metavar="FILE", help="Use this catalog (TOML) instead of the built-in."
-        ),
-    ] = None,
-    ipv4: Annotated[bool, typer.Option("-4", help="Only IPv4.")] = False,
-    ipv6: Annotated[bool, typer.Option("-6", help="Only IPv6.")] = False,
-    timeout: Annotated[
-        float, typer.Option(metavar="S", help="Upper bound for one probe, all phases together.")
-    ] = defaults.TIMEOUT,
-    connect_timeout: Annotated[
-        float,
-        typer.Option(
-            metavar="S",
-            help="Upper bound for the TCP handshake (usually decided sooner from evidence).",
-        ),
-    ] = defaults.CONNECT_TIMEOUT,
-    dns_timeout: Annotated[
-        float, typer.Option(metavar="S", help="Bound for one DNS lookup.")
-    ] = defaults.DNS_TIMEOUT,
-    concurrency: Annotated[
-        int, typer.Option(metavar="N", help="Maximum probes in flight.")
-    ] = defaults.CONCURRENCY,
-    per_host: Annotated[
-        int, typer.Option(metavar="N", help="Maximum connections to one address at once.")
-    ] = defaults.PER_HOST,
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", metavar="FORMAT", help=" | ".join(FORMATS) + "."),
-    ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            metavar="PATH",
-            help="Write the report to PATH atomically (a directory gets a timestamped name).",
-        ),
-    ] = None,
-    expect: Annotated[
-        str | None,
-        typer.Option(
-            metavar="V[,V...]", help="CI: exit 0 when the port-25 verdict is one of V, else 9."
-        ),
-    ] = None,
-    require_port: Annotated[
-        list[int] | None,
-        typer.Option(
-            "--require-port",
-            metavar="P",
-            help="CI: exit 9 unless port P greeted on at least one host (repeatable).",
-        ),
-    ] = None,
-    require_ready: Annotated[
-        bool,
-        typer.Option("--require-ready", help="CI: exit 9 unless mail readiness is 'yes'."),
-    ] = False,
-    ehlo_name: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="Name sent in EHLO (default: our address literal)."),
-    ] = None,
-    port_map: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--port-map",
-            metavar="ROLE=PORT",
-            help="Dial PORT for the ROLE port, e.g. 25=2500 (labs, tests, forwarded relays).",
-        ),
-    ] = None,
-    max_mx: Annotated[
-        int, typer.Option(metavar="N", help="At most N MX hosts per domain.")
-    ] = defaults.MAX_MX,
-    max_addresses: Annotated[
-        int, typer.Option(metavar="N", help="At most N addresses per host and family.")
-    ] = defaults.MAX_ADDRESSES,
-    no_readiness: Annotated[
-        bool,
-        typer.Option(
-            "--no-readiness",
-            help="Skip the mail-readiness checks (no whoami or DNSBL query is sent).",
-        ),
-    ] = False,
-    public_ip: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--public-ip",
-            metavar="ADDR",
-            help="This machine's public address; skips discovery (repeatable).",
-        ),
-    ] = None,
-    dnsbl: Annotated[
-        list[str] | None,
-        typer.Option("--dnsbl", metavar="ZONE", help="Also check DNSBL zone ZONE (repeatable)."),
-    ] = None,
-    redact: Annotated[
-        bool,
-        typer.Option("--redact", help="Hide our public addresses and PTR names in every output."),
-    ] = False,
-    sysfs: Annotated[
-        Path,
-        typer.Option(metavar="PATH", help="Where to read DMI files for platform detection."),
-    ] = Path("/sys"),
-    platform: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME", help="Say where this runs instead of detecting it (see platforms)."
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the verdict.")] = False,
-    verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Per-probe table, timings, greeting/EHLO.")
-    ] = False,
+    domain: _DomainOption = None,
+    target: _TargetOption = None,
+    ports: _PortsOption = _MAIL_PORTS_TEXT,
+    nameserver: _NameserverOption = None,
+    ca_file: _CaFileOption = None,
+    catalog: _CatalogOption = None,
+    ipv4: _Ipv4Option = False,
+    ipv6: _Ipv6Option = False,
+    timeout: _TimeoutOption = defaults.TIMEOUT,
+    connect_timeout: _ConnectTimeoutOption = defaults.CONNECT_TIMEOUT,
+    dns_timeout: _DnsTimeoutOption = defaults.DNS_TIMEOUT,
+    concurrency: _ConcurrencyOption = defaults.CONCURRENCY,
+    per_host: _PerHostOption = defaults.PER_HOST,
+    fmt: _FmtOption = None,
+    json_: _JsonOption = False,
+    output: _OutputOption = None,
+    expect: _ExpectOption = None,
+    require_port: _RequirePortOption = None,
+    require_ready: _RequireReadyOption = False,
+    ehlo_name: _EhloNameOption = None,
+    port_map: _PortMapOption = None,
+    max_mx: _MaxMxOption = defaults.MAX_MX,
+    max_addresses: _MaxAddressesOption = defaults.MAX_ADDRESSES,
+    no_readiness: _NoReadinessOption = False,
+    public_ip: _PublicIpOption = None,
+    dnsbl: _DnsblOption = None,
+    redact: _RedactOption = False,
+    sysfs: _SysfsOption = Path("/sys"),
+    platform: _PlatformOption = None,
+    quiet: _QuietOption = False,
+    verbose: _VerboseOption = False,
 ) -> None:
     """Probe ports 25, 465, 587 and 2525 and decide whether port 25 is blocked.
 
