@@ -19,6 +19,7 @@ keep what it found, cancel the scope around :meth:`Diagnosis.run` and call
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -267,6 +268,7 @@ class Diagnosis:
             interrupted=interrupted,
             used_catalog=self.request.uses_catalog,
             warnings=self.warnings,
+            hostname=socket.gethostname() or None,
         )
 
 

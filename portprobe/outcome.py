@@ -162,6 +162,18 @@ class Report:
     warnings: tuple[str, ...] = ()
     readiness: Readiness | None = None  # None: --no-readiness
     environment: Environment | None = None
+    hostname: str | None = None  # the vantage point: this machine's own name
+
+    def vantage(self) -> dict[str, Any]:
+        """Where the report was taken: what ``portprobe merge`` names each row by."""
+        public = self.readiness.public_addresses if self.readiness is not None else {}
+        env = self.environment
+        return {
+            "hostname": self.hostname,
+            "public_addresses": {family: list(a) for family, a in public.items()},
+            "platform": env.platform if env is not None else None,
+            "ci": env.ci if env is not None else None,
+        }
 
     @property
     def duration_ms(self) -> float:
@@ -185,4 +197,5 @@ class Report:
             "warnings": list(self.warnings),
             "readiness": self.readiness.to_dict() if self.readiness is not None else None,
             "environment": self.environment.to_dict() if self.environment is not None else None,
+            "vantage": self.vantage(),
         }

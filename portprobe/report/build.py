@@ -132,6 +132,7 @@ def build_report(
     warnings: Sequence[str] = (),
     readiness: Readiness | None = None,
     environment: Environment | None = None,
+    hostname: str | None = None,
     verdict: Verdict | None = None,
 ) -> Report:
     """The report of one run; ``verdict`` overrides the decision (tests only)."""
@@ -160,4 +161,5 @@ def build_report(
         warnings=tuple(warnings),
         readiness=readiness,
         environment=environment,
+        hostname=hostname,
     )

@@ -2,9 +2,10 @@
 
 For pasting a report into a forum or an issue. What is hidden is what readiness learned
 about *us* (``Readiness.redaction_terms()``: the public addresses, the PTR names, the
-addresses servers echoed) plus ``--public-ip``; the servers we probed stay visible, since
-they are the evidence. Every string anywhere in the report is rewritten — greeting and
-EHLO text included, where a server echoes ``[our address]`` — so no renderer can leak one.
+addresses servers echoed) plus ``--public-ip`` and this machine's host name; the servers
+we probed stay visible, since they are the evidence. Every string anywhere in the report
+is rewritten (greeting and EHLO text included, where a server echoes ``[our address]``),
+so no renderer can leak one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ T = TypeVar("T")
 
 def redaction_terms(report: Report) -> tuple[str, ...]:
     terms = list(report.parameters.get("public_ips") or ())
+    if report.hostname:
+        terms.append(report.hostname)
     if report.readiness is not None:
         terms += report.readiness.redaction_terms()
     # Longest first, so a name is replaced before an address that happens to be inside it.
