@@ -214,10 +214,11 @@ def run_diagnose(options: DiagnoseOptions) -> int:
 
     # 3. Decide and report (imported only now: nothing here is needed before the first SYN).
     from portprobe.render import render, verdict_line
+    from portprobe.report.annotate import annotate
     from portprobe.report.build import build_report, check_assertions, exit_code
     from portprobe.report.verdict import decide
 
-    verdict = decide(outcome.results, outcome.plan.dns, used_catalog=use_catalog)
+    verdict = decide(annotate(outcome.results), outcome.plan.dns, used_catalog=use_catalog)
     parameters = _parameters(options, _families(options))
     report = build_report(
         results=outcome.results,

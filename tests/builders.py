@@ -26,7 +26,7 @@ from portprobe.model import (
     Timings,
     TLSInfo,
 )
-from portprobe.report import build_report, decide
+from portprobe.report import annotate, build_report, decide
 from portprobe.report.verdict import Verdict
 
 _ADDR = {"ipv4": "192.0.2.{n}", "ipv6": "2001:db8::{n}"}
@@ -221,7 +221,7 @@ def report_for(
 ) -> dict[str, Any]:
     dns = tuple(dns)
     if verdict is None:
-        verdict = decide(results, dns, used_catalog=True)
+        verdict = decide(annotate(results), dns, used_catalog=True)
     plan = Plan(specs=tuple(r.spec for r in results), dns=dns, notes=notes)
     return build_report(
         results=results,

@@ -393,11 +393,12 @@ def assert_terminal_safe(text: str, *, allow: str = "") -> None:
 
 def hostile_report(results: list[ProbeResult]) -> dict:
     from portprobe import __version__
+    from portprobe.report.annotate import annotate
     from portprobe.report.build import build_report
     from portprobe.report.verdict import decide
 
     plan = Plan(specs=tuple(r.spec for r in results))
-    verdict = decide(results, (), used_catalog=False)
+    verdict = decide(annotate(results), (), used_catalog=False)
     now = datetime.now(UTC)
     return build_report(
         results=results,

@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portprobe.model import Plan
-from portprobe.report import EXIT_CODES, build_report, check_assertions, decide, exit_code
+from portprobe.report import (
+    EXIT_CODES,
+    annotate,
+    build_report,
+    check_assertions,
+    decide,
+    exit_code,
+)
 from portprobe.report.build import iso_utc
 from portprobe.report.verdict import VERDICTS
 from tests.builders import (
@@ -175,7 +182,7 @@ def test_cross_probe_anomalies_are_merged_into_probes() -> None:
 
 def test_engine_and_cross_probe_anomalies_are_not_duplicated() -> None:
     r = open_("alpha", greeting="*" * 20, anomalies=("masked-greeting",))
-    verdict = decide([r])
+    verdict = decide(annotate([r]))
     report = build_report(
         results=[r],
         plan=Plan(specs=(r.spec,)),

@@ -1,10 +1,12 @@
 """From probe results to a verdict and a report: pure functions, no I/O.
 
-``decide`` (verdict.py) turns results into the port-25 verdict; ``build_report``
+``annotate`` (annotate.py) marks each result once with its anomalies; ``decide``
+(verdict.py) turns the annotated probes into the port-25 verdict; ``build_report``
 (build.py) turns results + verdict into the spec's JSON report, which every renderer
 reads. Nothing here imports trio, socket, ssl, dnspython or typer.
 """
 
+from portprobe.report.annotate import annotate
 from portprobe.report.build import (
     EXIT_ASSERTION,
     EXIT_CODES,
@@ -24,6 +26,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "VERDICTS",
     "Verdict",
+    "annotate",
     "build_report",
     "check_assertions",
     "decide",

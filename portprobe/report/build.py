@@ -14,9 +14,9 @@ from typing import Any, Final
 
 from portprobe import exit_codes
 from portprobe.model import MAIL_PORTS, Plan, ProbeResult
+from portprobe.outcome import Verdict
 from portprobe.protocol.smtp import greeting_domain
-from portprobe.report.evidence import INTERCEPTION, all_anomalies, is_genuine
-from portprobe.report.verdict import Verdict
+from portprobe.report.annotate import INTERCEPTION, all_anomalies, annotate, is_genuine
 
 SCHEMA_VERSION: Final = 1
 TOOL_NAME: Final = "portprobe"
@@ -111,7 +111,7 @@ def build_report(
     interrupted: bool,
 ) -> dict[str, Any]:
     """The spec's JSON report for one run."""
-    probes = [probe_dict(r, verdict.anomalies.get(i, ())) for i, r in enumerate(results)]
+    probes = [probe_dict(o.result, o.anomalies) for o in annotate(results)]
     duration = max(0.0, (finished_at - started_at).total_seconds() * 1000)
     notes = list(plan.notes)
     if interrupted:

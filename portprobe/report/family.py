@@ -1,9 +1,9 @@
 """One address family's port-25 verdict: an ordered list of named rules.
 
-Within a family the rules are tried in order; the first that applies decides. Evidence
-is counted per *provider* (``ProbeSpec.provider_key``), because three MX hosts of one
-operator failing together are one observation, not three. ``verdict.py`` combines the
-families.
+Within a family the rules are tried in order; the first that applies decides. Each rule
+reads the family's frozen evidence (``evidence.py``: counted per provider) and returns a
+frozen ``Finding`` carrying its own advice hints (``settle``: what would decide an
+inconclusive run), or ``None`` to pass. ``verdict.py`` combines the families.
 
 Reasons are sentences built from counts and host names; server text only appears quoted
 through ``visible()`` and shortened.
@@ -11,146 +11,39 @@ through ``visible()`` and shortened.
 
 from __future__ import annotations
 
-import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from portprobe.model import ProbeResult
-from portprobe.report.advice import FAMILY_NAME, AdviceFacts
-from portprobe.report.anomalies import RefusalTiming, refusal_timings
 from portprobe.report.evidence import (
     FAILURE_MODE_TEXT,
-    PATH_FAILURES,
-    STRONG_INTERCEPTION,
-    WEAK_INTERCEPTION,
-    all_anomalies,
+    FamilyEvidence,
+    Provider25,
     failure_mode,
-    is_genuine,
     quote,
-    refusal_kind,
 )
-
-_BLOCKLIST_NAMES: Final = (
-    ("spamhaus", "Spamhaus"),
-    ("spamcop", "SpamCop"),
-    ("barracuda", "Barracuda"),
-    ("sorbs", "SORBS"),
-    ("uceprotect", "UCEPROTECT"),
-)
-_GMAIL_POLICY_RE: Final = re.compile(r"not authori[sz]ed to send e-?mail directly", re.I)
+from portprobe.report.refusals import REFUSAL_OF_KIND, refusal_word
+from portprobe.vocab import Confidence, FailureMode, Family, Refusal, VerdictWord
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finding:
-    """One family's decision (or the combined one), with its explanation."""
+    """One family's decision (or the combined one), with its explanation and advice hints."""
 
-    verdict: str
-    confidence: str
-    reasons: list[str]
-    failure_mode: str | None = None
+    verdict: VerdictWord
+    confidence: Confidence
+    reasons: tuple[str, ...]
+    failure_mode: FailureMode | None = None
     connected: bool = True
     only_port25: bool = False  # no connection, and no port but 25 was even tried
+    settle: tuple[str, ...] = ()  # inconclusive: what would decide it
+    refusal: Refusal | None = None  # restricted: why the receivers refuse this client
+    split: tuple[Family, Family] | None = None  # partial by family: (blocked, open)
 
 
-@dataclass
-class _Provider25:
-    """Everything one provider's port-25 probes showed, in one family."""
-
-    key: str
-    hosts: list[str] = field(default_factory=list)
-    genuine: bool = False
-    greeted: bool = False
-    strong: set[str] = field(default_factory=set)
-    weak: set[str] = field(default_factory=set)
-    refusals: list[tuple[str, ProbeResult]] = field(default_factory=list)
-    failures: list[tuple[int, ProbeResult]] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return self.key
-
-    @property
-    def described(self) -> str:
-        """The provider with the hosts it stands for: ``Example (mx1.example.net)``."""
-        hosts = sorted(set(self.hosts) - {self.key})
-        if not hosts:
-            return self.key
-        more = ", …" if len(hosts) > 2 else ""
-        return f"{self.key} ({', '.join(hosts[:2])}{more})"
-
-
-@dataclass
-class _Evidence:
-    """One family's results, digested for the rules."""
-
-    family: str
-    results: list[tuple[int, ProbeResult]]
-    anomalies: dict[int, tuple[str, ...]]
-    timings: dict[int, RefusalTiming]
-    facts: AdviceFacts
-    connected: bool = False
-    ports: set[int] = field(default_factory=set)
-    providers: dict[str, _Provider25] = field(default_factory=dict)
-    controls: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-
-    @property
-    def name(self) -> str:
-        return FAMILY_NAME[self.family]
-
-    def answered(self) -> list[_Provider25]:
-        return [p for p in self.providers.values() if p.greeted or p.strong]
-
-    def failed(self) -> list[_Provider25]:
-        return [p for p in self.providers.values() if p.failures and not (p.greeted or p.strong)]
-
-
-def digest(
-    family: str,
-    results: Sequence[ProbeResult],
-    anomalies: dict[int, tuple[str, ...]],
-    facts: AdviceFacts,
-) -> _Evidence:
-    timing = {t.index: t for t in refusal_timings(results)}
-    ev = _Evidence(family, [], anomalies, timing, facts)
-    for i, r in enumerate(results):
-        if r.spec.family != family:
-            continue
-        ev.results.append((i, r))
-        ev.connected = ev.connected or r.connected
-        codes = all_anomalies(r, anomalies.get(i, ()))
-        if r.spec.negative:
-            # A documented-dead port 25 that accepts a connection is interception evidence.
-            if r.spec.port == 25 and "negative-control-answered" in codes:
-                prov = ev.providers.setdefault(
-                    r.spec.provider_key, _Provider25(r.spec.provider_key)
-                )
-                prov.hosts.append(r.spec.host)
-                prov.strong.add("negative-control-answered")
-            continue
-        ev.ports.add(r.spec.port)
-        if r.spec.port != 25:
-            if r.connected:
-                ev.controls[r.spec.provider_key].add(r.spec.port)
-            if r.state == "open" and is_genuine(r, codes):
-                facts.submission_ports.add(r.spec.port)
-            continue
-        prov = ev.providers.setdefault(r.spec.provider_key, _Provider25(r.spec.provider_key))
-        prov.hosts.append(r.spec.host)
-        prov.strong |= STRONG_INTERCEPTION.intersection(codes)
-        prov.weak |= WEAK_INTERCEPTION.intersection(codes)
-        if r.greeting is not None and r.state in ("open", "rejected"):
-            prov.greeted = True
-            prov.genuine = prov.genuine or is_genuine(r, codes)
-            if r.state == "rejected":
-                prov.refusals.append((refusal_kind(r.greeting), r))
-        elif r.state in PATH_FAILURES:
-            prov.failures.append((i, r))
-    return ev
-
-
-def _names(providers: Sequence[_Provider25], limit: int = 4) -> str:
+def _names(providers: Sequence[Provider25], limit: int = 4) -> str:
     labels = sorted(p.label for p in providers)
     more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
     return ", ".join(labels[:limit]) + more
@@ -168,18 +61,22 @@ def _state_counts(results: Sequence[ProbeResult]) -> str:
 # --- the rules, in order ------------------------------------------------------------------
 # Each takes the family's evidence and returns a Finding, or None to pass to the next.
 
-Rule = Callable[[_Evidence], Finding | None]
+Rule = Callable[[FamilyEvidence], Finding | None]
 
 
-def rule_port25_not_probed(ev: _Evidence) -> Finding | None:
+def rule_port25_not_probed(ev: FamilyEvidence) -> Finding | None:
     # Without a port-25 probe there is nothing to judge (e.g. --ports 587).
     if ev.providers:
         return None
-    ev.facts.settle.append("Include port 25 in --ports.")
-    return Finding("inconclusive", "low", [f"Port 25 was not probed over {ev.name}."])
+    return Finding(
+        "inconclusive",
+        "low",
+        (f"Port 25 was not probed over {ev.name}.",),
+        settle=("Include port 25 in --ports.",),
+    )
 
 
-def rule_middlebox_answers_25(ev: _Evidence) -> Finding | None:
+def rule_middlebox_answers_25(ev: FamilyEvidence) -> Finding | None:
     # A middlebox (ASA/PIX ESMTP inspection, transparent proxy, antivirus TLS proxy)
     # answers port 25 in the real server's place. It gives itself away by answering the
     # same for everyone, hiding the banner, eating STARTTLS, or presenting another cert.
@@ -217,64 +114,84 @@ def rule_middlebox_answers_25(ev: _Evidence) -> Finding | None:
             "The TLS certificate on port 25 is not the one the same host presents on 587: "
             "a TLS proxy is re-signing the session."
         )
+    confidence: Confidence
     if len(strong) >= 2 or (strong and len(suspicious) == len(answered) >= 2):
         confidence = "high"
     else:
         confidence = "medium" if strong else "low"
-    return Finding("intercepted", confidence, reasons)
+    return Finding("intercepted", confidence, tuple(reasons))
 
 
-def _blocklist_facts(ev: _Evidence, text: str) -> None:
-    lowered = text.lower()
-    named = [name for key, name in _BLOCKLIST_NAMES if key in lowered]
-    ev.facts.blocklists.update(named)
-    if re.search(r"\bpbl\b", lowered):
-        ev.facts.policy_listing = True
-    if _GMAIL_POLICY_RE.search(text):
-        ev.facts.gmail_policy = True
-    elif not named:
-        ev.facts.blocklists.add("a DNS blocklist")
+_REFUSAL_TEXT: Final[dict[Refusal, str]] = {
+    "rate-limited": "rate-limited: too many connections or too much mail from this address",
+    "blocklisted": "blocklisted",
+    "other": "refused without naming a blocklist or a rate limit",
+}
 
 
-def rule_receivers_refuse_client(ev: _Evidence) -> Finding | None:
+def rule_receivers_refuse_client(ev: FamilyEvidence) -> Finding | None:
     # The path works (the real server greeted) but it turns this client away: a 5xx/4xx
-    # greeting, often quoting a blocklist (Spamhaus PBL for end-user ranges). A 421 "too
-    # many connections" is load shedding and does not count here, or anywhere, as a block.
+    # greeting, often quoting a blocklist (Spamhaus PBL for end-user ranges). A rate limit
+    # (Postfix anvil's "421 4.7.0 <host> Error: too many connections from <ip>") from one
+    # receiver among several that greet is that receiver's load, not this client's fate;
+    # from every receiver it is: nothing can be delivered from here until the limits clear.
+    # None of these is a port-25 block: the port works.
     answered = ev.answered()
-    kinds = {p.key: {kind for kind, _ in p.refusals} for p in answered}
-    listed = [p for p in answered if "blocklisted" in kinds[p.key]]
+    listed = [p for p in answered if "blocklisted" in p.kinds]
     refusing = [
         p
         for p in answered
-        if p not in listed and not p.genuine and kinds[p.key] & {"refused", "temporary"}
+        if p not in listed and not p.genuine and p.kinds & {"refused", "temporary"}
+    ]
+    limited = [
+        p
+        for p in answered
+        if p not in listed and p not in refusing and not p.genuine and "rate-limited" in p.kinds
     ]
     genuine = [p for p in answered if p.genuine and p not in listed]
-    if not listed and not (
-        refusing and len(refusing) >= len(genuine) and (len(refusing) >= 2 or not genuine)
-    ):
+    counted = listed + refusing + limited
+    every_one_refuses = bool(answered) and len(counted) == len(answered)
+    refused_enough = bool(refusing) and len(refusing) >= len(genuine)
+    refused_enough = refused_enough and (len(refusing) >= 2 or not genuine)
+    if not (listed or refused_enough or (limited and every_one_refuses)):
         return None
+    word_of: dict[str, Refusal] = {p.key: "blocklisted" for p in listed}
+    word_of |= {p.key: "other" for p in refusing}
+    word_of |= {p.key: "rate-limited" for p in limited}
+    refusal = refusal_word(word_of.values())
+    assert refusal is not None
+    if refusal == "mixed":
+        tally = Counter(word_of.values())
+        what = ", ".join(f"{n} {_REFUSAL_TEXT[w].split(':')[0]}" for w, n in sorted(tally.items()))
+    else:
+        what = _REFUSAL_TEXT[refusal]
     reasons = [
         f"Port 25 over {ev.name} reaches the receivers, but "
-        f"{len(listed) + len(refusing)} of {_plural(len(answered), 'provider')} refused "
-        "this client in the greeting."
+        f"{len(counted)} of {_plural(len(answered), 'provider')} refused "
+        f"this client in the greeting ({what})."
     ]
-    for p in (listed + refusing)[:3]:
-        wanted = ("blocklisted",) if p in listed else ("refused", "temporary")
+    if limited:
+        reasons.append(
+            f"The rate limit at {_names(limited)} counts this client's connections (Postfix "
+            "answers 421 'too many connections from <ip>'): not a port-25 block, but no mail "
+            "is delivered from here while the limits hold."
+        )
+    for p in counted[:3]:
+        wanted = {w for w in REFUSAL_OF_KIND if REFUSAL_OF_KIND[w] == word_of[p.key]}
         r = next(r for kind, r in p.refusals if kind in wanted)
         assert r.greeting is not None
-        if p in listed:
-            _blocklist_facts(ev, r.greeting.text)
         reasons.append(f"{r.spec.host} said {r.greeting.code} '{quote(r.greeting.text)}'.")
+    confidence: Confidence
     if len(listed) >= 2 or (listed and not genuine and len(answered) >= 2):
         confidence = "high"
-    elif listed or len(refusing) >= 2:
+    elif listed or len(refusing) + len(limited) >= 2:
         confidence = "medium"
     else:
         confidence = "low"
-    return Finding("restricted", confidence, reasons)
+    return Finding("restricted", confidence, tuple(reasons), refusal=refusal)
 
 
-def _timing_reasons(ev: _Evidence, failing: Sequence[tuple[int, ProbeResult]]) -> list[str]:
+def _timing_reasons(ev: FamilyEvidence, failing: Sequence[tuple[int, ProbeResult]]) -> list[str]:
     timed = [(ev.timings[i], r) for i, r in failing if i in ev.timings]
     out = [
         f"The refusal on port 25 from {r.spec.host} arrived in {t.refusal_ms:.1f} ms, "
@@ -301,7 +218,7 @@ _MODE_EXPLAINED: Final = {
 }
 
 
-def rule_port25_fails_everywhere(ev: _Evidence) -> Finding | None:
+def rule_port25_fails_everywhere(ev: FamilyEvidence) -> Finding | None:
     # Port 25 fails at every provider while other ports reach the same providers: the
     # hosts are up and routable, so the filter sits on the path and matches port 25.
     # Without such controls a failure could as well be the hosts being down.
@@ -311,7 +228,7 @@ def rule_port25_fails_everywhere(ev: _Evidence) -> Finding | None:
     failing = [f for p in failed for f in p.failures]
     mode = failure_mode(r.state for _, r in failing)
     assert mode is not None
-    controlled = [p for p in failed if ev.controls.get(p.key)]
+    controlled = [p for p in failed if ev.control_ports(p)]
     reasons = [
         f"Port 25 failed at {'all ' if len(failed) > 1 else ''}"
         f"{_plural(len(failed), 'provider')} tried over {ev.name} ({_names(failed)}): "
@@ -324,12 +241,17 @@ def rule_port25_fails_everywhere(ev: _Evidence) -> Finding | None:
             f"No other port reached the same {'host' if len(failed) == 1 else 'providers'}, so "
             "a port-25 block cannot be told apart from the hosts being down."
         )
-        ev.facts.settle.append(
-            "Probe the same hosts on 587 too (--ports 25,587), or add --target of a host "
-            "that answers on 587."
+        return Finding(
+            "inconclusive",
+            "low",
+            tuple(reasons + timing),
+            mode,
+            settle=(
+                "Probe the same hosts on 587 too (--ports 25,587), or add --target of a host "
+                "that answers on 587.",
+            ),
         )
-        return Finding("inconclusive", "low", reasons + timing, mode)
-    ports = sorted(set().union(*(ev.controls[p.key] for p in controlled)))
+    ports = sorted(set().union(*(ev.control_ports(p) for p in controlled)))
     reasons.append(
         f"{'Port' if len(ports) == 1 else 'Ports'} {'/'.join(map(str, ports))} reached "
         + (f"{len(controlled)} of these {len(failed)} providers" if len(failed) > 1 else "it")
@@ -342,21 +264,27 @@ def rule_port25_fails_everywhere(ev: _Evidence) -> Finding | None:
         # One host refusing 25 with a RST at normal round-trip time may simply not run
         # an MTA on 25 (a submission-only host): not enough to blame the network.
         reasons.append(f"{failed[0].label} may simply not accept connections on port 25.")
-        ev.facts.settle.append(
-            "Probe a domain's MX hosts (--domain) or use the built-in catalog, so several "
-            "independent providers are tried on port 25."
+        return Finding(
+            "inconclusive",
+            "low",
+            tuple(reasons),
+            mode,
+            settle=(
+                "Probe a domain's MX hosts (--domain) or use the built-in catalog, so several "
+                "independent providers are tried on port 25.",
+            ),
         )
-        return Finding("inconclusive", "low", reasons, mode)
+    confidence: Confidence
     if len(failed) >= 3 and len(controlled) >= 2:
         confidence = "high"
     elif len(failed) >= 2 or from_path:
         confidence = "medium"
     else:
         confidence = "low"
-    return Finding("blocked", confidence, reasons, mode)
+    return Finding("blocked", confidence, tuple(reasons), mode)
 
 
-def rule_some_destinations_fail(ev: _Evidence) -> Finding | None:
+def rule_some_destinations_fail(ev: FamilyEvidence) -> Finding | None:
     # Port 25 works towards some providers and fails towards several others: a filter
     # that allows some destinations (the ISP's own relay, an allow-list) or receivers
     # that drop this client's range.
@@ -372,15 +300,15 @@ def rule_some_destinations_fail(ev: _Evidence) -> Finding | None:
         "destinations and not others."
     ]
     reasons += _timing_reasons(ev, failing)
-    confidence = "medium" if len(answered) >= 2 and len(failed) >= 2 else "low"
-    return Finding("partial", confidence, reasons, mode)
+    confidence: Confidence = "medium" if len(answered) >= 2 and len(failed) >= 2 else "low"
+    return Finding("partial", confidence, tuple(reasons), mode)
 
 
-def _open_confidence(genuine: int) -> str:
+def _open_confidence(genuine: int) -> Confidence:
     return "high" if genuine >= 3 else "medium" if genuine == 2 else "low"
 
 
-def rule_port25_answers(ev: _Evidence) -> Finding | None:
+def rule_port25_answers(ev: FamilyEvidence) -> Finding | None:
     # The real servers greeted on port 25. One provider failing on its own while the
     # rest answer is that destination's problem, named in the reasons, not the path's.
     answered, failed = ev.answered(), ev.failed()
@@ -388,12 +316,12 @@ def rule_port25_answers(ev: _Evidence) -> Finding | None:
         return None
     genuine = [p for p in answered if p.genuine]
     examples = [
-        r
-        for i, r in ev.results
-        if r.spec.port == 25
-        and r.greeting is not None
-        and not r.spec.negative
-        and is_genuine(r, all_anomalies(r, ev.anomalies.get(i, ())))
+        o.result
+        for _, o in ev.results
+        if o.result.spec.port == 25
+        and o.result.greeting is not None
+        and not o.result.spec.negative
+        and o.genuine
     ]
     greeted = (
         f"{len(genuine)} greeted genuinely ({_names(genuine)})"
@@ -405,13 +333,12 @@ def rule_port25_answers(ev: _Evidence) -> Finding | None:
         g = examples[0].greeting
         assert g is not None
         reasons.append(f"For example {examples[0].spec.host} said {g.code} '{quote(g.text, 80)}'.")
-    limited = [
-        p for p in answered if not p.genuine and any(k == "rate-limited" for k, _ in p.refusals)
-    ]
+    limited = [p for p in answered if not p.genuine and "rate-limited" in p.kinds]
     if limited:
         reasons.append(
-            f"{_names(limited)} answered 421 (rate limiting: too many connections); that is "
-            "load at the receiver, not a block."
+            f"{', '.join(p.described for p in limited[:4])} answered 421 (rate limiting: too "
+            "many connections); that is load at one receiver, not a block, since the others "
+            "accept."
         )
     refusing = [
         (p, r) for p in answered if not p.genuine for k, r in p.refusals if k != "rate-limited"
@@ -438,19 +365,17 @@ def rule_port25_answers(ev: _Evidence) -> Finding | None:
             "is down or refusing by itself, since the others answer."
         )
         confidence = "medium" if confidence == "high" else confidence
-    return Finding("open", confidence, reasons)
+    return Finding("open", confidence, tuple(reasons))
 
 
-def rule_nothing_usable(ev: _Evidence) -> Finding | None:
+def rule_nothing_usable(ev: FamilyEvidence) -> Finding | None:
     # Only local errors or unresolved names on port 25: no evidence about the path.
-    ev.facts.settle.append("Check the probe errors in the table, then run again.")
+    port25 = [o.result for _, o in ev.results if o.result.spec.port == 25]
     return Finding(
         "inconclusive",
         "low",
-        [
-            f"No port-25 probe over {ev.name} produced a usable result "
-            f"({_state_counts([r for _, r in ev.results if r.spec.port == 25])})."
-        ],
+        (f"No port-25 probe over {ev.name} produced a usable result ({_state_counts(port25)}).",),
+        settle=("Check the probe errors in the table, then run again.",),
     )
 
 
@@ -465,13 +390,13 @@ RULES: Final[tuple[Rule, ...]] = (
 )
 
 
-def decide_family(ev: _Evidence) -> Finding:
+def decide_family(ev: FamilyEvidence) -> Finding:
     if not ev.connected:
-        states = _state_counts([r for _, r in ev.results])
+        states = _state_counts([o.result for _, o in ev.results])
         return Finding(
             "offline",
             "medium",
-            [f"No connection succeeded over {ev.name} on any port ({states})."],
+            (f"No connection succeeded over {ev.name} on any port ({states}).",),
             connected=False,
             only_port25=ev.ports <= {25},
         )
