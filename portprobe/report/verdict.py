@@ -35,7 +35,8 @@ from portprobe.outcome import Observed, Verdict
 from portprobe.report.advice import AdviceFacts, advice_for
 from portprobe.report.anomalies import refusal_timings
 from portprobe.report.evidence import digest
-from portprobe.report.family import Finding, decide_family
+from portprobe.report.family import decide_family
+from portprobe.report.finding import Finding
 from portprobe.report.refusals import refusal_word
 from portprobe.vocab import (
     CONFIDENCE,
