@@ -23,6 +23,7 @@ from portprobe.vocab import (
     FailureMode,
     Family,
     FamilyVerdictWord,
+    Refusal,
     VerdictWord,
 )
 
@@ -47,6 +48,7 @@ class Verdict:
     reasons: tuple[str, ...]
     advice: tuple[str, ...]
     failure_mode: FailureMode | None = None  # only for blocked / partial
+    refusal: Refusal | None = None  # only for restricted: why the receivers refuse
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class Verdict:
             "reasons": list(self.reasons),
             "advice": list(self.advice),
             "failure_mode": self.failure_mode,
+            "refusal": self.refusal,
         }
 
 

@@ -43,6 +43,12 @@ CONFIDENCE: Final[tuple[Confidence, ...]] = get_args(Confidence)
 FailureMode = Literal["dropped", "reset", "prohibited", "no-greeting", "mixed"]
 FAILURE_MODES: Final[tuple[FailureMode, ...]] = get_args(FailureMode)
 
+#: Why the receivers turn this client away, for ``restricted``: their greetings quote a
+#: rate limit (Postfix anvil's "421 4.7.0 ... too many connections from ..."), a blocklist,
+#: something else, or a mix of these.
+Refusal = Literal["rate-limited", "blocklisted", "mixed", "other"]
+REFUSALS: Final[tuple[Refusal, ...]] = get_args(Refusal)
+
 #: Output formats of ``diagnose`` (``--format``).
 Format = Literal["table", "json", "markdown", "junit", "openmetrics", "nagios"]
 FORMATS: Final[tuple[Format, ...]] = get_args(Format)

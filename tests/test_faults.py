@@ -34,6 +34,7 @@ from portprobe.cli import run as cli_run
 from portprobe.model import ProbeSpec
 from portprobe.probe import ProbeConfig, Runner
 from portprobe.probe.engine import open_tcp
+from portprobe.report.annotate import annotate
 from portprobe.report.verdict import decide
 from tests.dns_server import DNSServer, SilentDNSServer
 from tests.hostile_servers import (
@@ -174,7 +175,7 @@ async def test_family_without_a_route_is_unavailable_not_blocked() -> None:
     assert {r.state for r in v6} == {"unreachable"}
     assert {r.error.errno for r in v6 if r.error} == {"ENETUNREACH"}
     assert elapsed < 5  # nobody waited for a deadline
-    verdict = decide(results, (), used_catalog=False)
+    verdict = decide(annotate(results), (), used_catalog=False)
     assert verdict.families["ipv6"] == "unavailable"
     assert verdict.port25 == verdict.families["ipv4"] != "blocked"
 

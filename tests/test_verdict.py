@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from portprobe.model import DNSQuery, ErrorInfo, Expectation, ProbeResult, Timings
-from portprobe.report import decide
+from portprobe.report import annotate, decide
 from portprobe.report.verdict import FAMILY_VERDICTS, VERDICTS
 from tests.builders import (
     PROVIDERS,
@@ -31,6 +31,16 @@ from tests.builders import (
 
 def controls(family: str = "ipv4", providers: tuple[str, ...] = PROVIDERS) -> list[ProbeResult]:
     return [r for p in providers for r in healthy(p, family)]  # type: ignore[arg-type]
+
+
+def cross_probe(results: list[ProbeResult]) -> dict[int, tuple[str, ...]]:
+    """Result index -> the anomaly codes ``annotate`` added to the probe's own."""
+    found = {}
+    for i, o in enumerate(annotate(results)):
+        extra = tuple(code for code in o.anomalies if code not in o.result.anomalies)
+        if extra:
+            found[i] = extra
+    return found
 
 
 def error25(provider: str) -> ProbeResult:
@@ -52,6 +62,7 @@ class Case:
     dns: tuple[DNSQuery, ...] = ()
     catalog: bool = True
     not_reasons: tuple[str, ...] = field(default=())
+    refusal: str | None = None
 
 
 MASKED = "*" * 24
@@ -59,6 +70,13 @@ SPAMHAUS = "5.7.1 Service unavailable; client [198.51.100.7] blocked using zen.s
 GMAIL = (
     "5.7.1 The IP you're using to send mail is not authorized to send email directly "
     "to our servers. Please use the SMTP relay at your service provider instead."
+)
+#: Postfix anvil (smtpd_client_connection_count_limit / _rate_limit), as smtpd.c words it.
+ANVIL = "4.7.0 mx.example Error: too many connections from 192.0.2.7"
+GMAIL_RATE = (
+    "4.7.0 [192.0.2.7] Our system has detected an unusual rate of unsolicited mail "
+    "originating from your IP address. To protect our users from spam, mail sent from your "
+    "IP address has been temporarily rate limited."
 )
 EXPECT_ALPHA = Expectation(greeting_pattern=r"^mx\.alpha\.example ESMTP", starttls=True)
 
@@ -95,14 +113,13 @@ CASES = [
     ),
     Case("open-single-target-answers", [open_("solo")], "open", "open", confidence="low"),
     Case(
-        "open-421-rate-limit-is-not-a-block",
-        [rejected(p, 421, "4.7.0 Too many connections, try again later") for p in PROVIDERS]
-        + controls(),
+        "open-one-421-among-greetings-names-that-host",
+        [open_("alpha"), open_("bravo"), rejected("charlie", 421, ANVIL), *controls()],
         "open",
         "open",
-        confidence="low",
-        reasons=("rate limiting", "not a block"),
-        not_reasons=("refused this client",),
+        confidence="medium",
+        reasons=("2 greeted genuinely", "charlie (mx.charlie.example) answered 421", "not a block"),
+        not_reasons=("refused this client in the greeting",),
     ),
     Case(
         "open-masked-at-one-destination-only",
@@ -504,6 +521,7 @@ CASES = [
         "restricted",
         "restricted",
         confidence="high",
+        refusal="blocklisted",
         reasons=("2 of 3 providers refused", "zen.spamhaus.org (PBL)"),
         advice=("Spamhaus", "delisting"),
     ),
@@ -512,6 +530,7 @@ CASES = [
         [rejected("gmail", 550, GMAIL), open_("gmail", 587)],
         "restricted",
         "restricted",
+        refusal="blocklisted",
         reasons=("not authorized to send email directly",),
         advice=("Gmail refuses direct mail",),
     ),
@@ -521,7 +540,59 @@ CASES = [
         "restricted",
         "restricted",
         confidence="medium",
+        refusal="other",
         reasons=("3 of 3 providers refused",),
+    ),
+    # Issue 12 §1: every receiver refusing this client is restricted, whatever the code.
+    Case(
+        "restricted-421-rate-limit-everywhere",
+        [rejected(p, 421, ANVIL) for p in PROVIDERS] + controls(),
+        "restricted",
+        "restricted",
+        confidence="medium",
+        refusal="rate-limited",
+        reasons=("3 of 3 providers refused", "rate-limited", "too many connections from"),
+        not_reasons=("none greeted with a 2xx code", "blocklisted"),
+        advice=("wait", "--concurrency", "--per-host"),
+    ),
+    Case(
+        "restricted-postfix-and-exim-and-gmail-rate-limits",
+        [
+            rejected("alpha", 421, "4.7.0 mx.alpha.example Error: too much mail from 192.0.2.7"),
+            rejected("bravo", 421, "Too many concurrent SMTP connections; please try again later"),
+            rejected("charlie", 421, GMAIL_RATE),
+            *controls(),
+        ],
+        "restricted",
+        "restricted",
+        refusal="rate-limited",
+        reasons=("rate-limited",),
+        advice=("--concurrency",),
+    ),
+    Case(
+        "restricted-blocklist-554-everywhere",
+        [rejected(p, 554, SPAMHAUS) for p in PROVIDERS] + controls(),
+        "restricted",
+        "restricted",
+        confidence="high",
+        refusal="blocklisted",
+        reasons=("3 of 3 providers refused", "(blocklisted)"),
+        not_reasons=("rate-limited",),
+        advice=("Spamhaus", "delisting"),
+    ),
+    Case(
+        "restricted-rate-limit-and-blocklist-mix",
+        [
+            rejected("alpha", 421, ANVIL),
+            rejected("bravo", 421, ANVIL),
+            rejected("charlie", 554, SPAMHAUS),
+            *controls(),
+        ],
+        "restricted",
+        "restricted",
+        refusal="mixed",
+        reasons=("3 of 3 providers refused", "1 blocklisted, 2 rate-limited"),
+        advice=("--concurrency", "Spamhaus"),
     ),
     Case(
         "restricted-421-with-blocklist-text-is-not-rate-limit",
@@ -529,6 +600,7 @@ CASES = [
         + controls(),
         "restricted",
         "restricted",
+        refusal="blocklisted",
         advice=("SpamCop",),
     ),
 ]
@@ -536,12 +608,13 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_decide(case: Case) -> None:
-    v = decide(case.results, case.dns, used_catalog=case.catalog)
+    v = decide(annotate(case.results), case.dns, used_catalog=case.catalog)
     reasons, advice = " ".join(v.reasons), " ".join(v.advice)
     assert (v.port25, v.families) == (case.port25, {"ipv4": case.ipv4, "ipv6": case.ipv6}), reasons
     if case.confidence is not None:
         assert v.confidence == case.confidence, reasons
     assert v.failure_mode == case.failure_mode
+    assert v.refusal == case.refusal
     for text in case.reasons:
         assert text in reasons
     for text in case.not_reasons:
@@ -576,7 +649,7 @@ ANOMALY_CASES = {
     "cert-name-unexpected": "intercepted-cert-name-unexpected",
     "refusal-from-path": "blocked-rst-from-the-path",
     "client-blocklisted": "restricted-spamhaus",
-    "rate-limited": "open-421-rate-limit-is-not-a-block",
+    "rate-limited": "restricted-421-rate-limit-everywhere",
 }
 BY_ID = {c.id: c for c in CASES}
 
@@ -584,16 +657,16 @@ BY_ID = {c.id: c for c in CASES}
 @pytest.mark.parametrize("code", sorted(ANOMALY_CASES))
 def test_cross_probe_anomaly_lands_on_the_right_probes(code: str) -> None:
     case = BY_ID[ANOMALY_CASES[code]]
-    v = decide(case.results, case.dns)
-    flagged = {i for i, codes in v.anomalies.items() if code in codes}
-    assert flagged, v.anomalies
+    found = cross_probe(case.results)
+    flagged = {i for i, codes in found.items() if code in codes}
+    assert flagged, found
     # Only the port-25 probes carry it, except the dead-port control (which is port 25).
     assert all(case.results[i].spec.port == 25 for i in flagged)
 
 
 def test_healthy_results_have_no_anomalies() -> None:
-    assert decide(BY_ID["open-everywhere"].results).anomalies == {}
-    assert decide(BY_ID["blocked-dropped"].results).anomalies == {}
+    assert cross_probe(BY_ID["open-everywhere"].results) == {}
+    assert cross_probe(BY_ID["blocked-dropped"].results) == {}
 
 
 def test_engine_anomalies_are_not_repeated() -> None:
@@ -603,7 +676,7 @@ def test_engine_anomalies_are_not_repeated() -> None:
         anomalies=("greeting-unexpected",),
         expect=Expectation(greeting_pattern="^mx"),
     )
-    assert decide([r]).anomalies == {}
+    assert cross_probe([r]) == {}
 
 
 def test_same_operator_hosting_two_providers_is_not_shared_greeting() -> None:
@@ -612,18 +685,18 @@ def test_same_operator_hosting_two_providers_is_not_shared_greeting() -> None:
         open_(p, host=f"mx{n}.hoster.example", greeting="mx.hoster.example ESMTP")
         for n, p in enumerate(PROVIDERS)
     ]
-    assert decide(rs).anomalies == {}
-    assert decide(rs).port25 == "open"
+    assert cross_probe(rs) == {}
+    assert decide(annotate(rs)).port25 == "open"
 
 
 def test_timing_rule_needs_the_same_family() -> None:
     rs = [reset("alpha", total_ms=1.0), open_("alpha", 587, connect_ms=50.0, family="ipv6")]
-    assert "refusal-from-path" not in {c for codes in decide(rs).anomalies.values() for c in codes}
+    assert "refusal-from-path" not in {c for codes in cross_probe(rs).values() for c in codes}
 
 
 def test_quoted_server_text_is_made_visible() -> None:
     hostile = "blocked using zen.spamhaus.org \x1b]0;owned\x07\x1b[2J\u202e\x00"
-    v = decide([rejected(p, 554, hostile) for p in PROVIDERS] + controls())
+    v = decide(annotate([rejected(p, 554, hostile) for p in PROVIDERS] + controls()))
     assert v.port25 == "restricted"
     text = " ".join(v.reasons)
     assert "\\x1b]0;owned" in text and "\\u202e" in text
@@ -631,40 +704,42 @@ def test_quoted_server_text_is_made_visible() -> None:
 
 
 def test_long_server_text_is_shortened() -> None:
-    v = decide([rejected("alpha", 554, "blocked using zen.spamhaus.org " + "x" * 1000)])
+    v = decide(annotate([rejected("alpha", 554, "blocked using zen.spamhaus.org " + "x" * 1000)]))
     assert max(len(r) for r in v.reasons) < 300
 
 
 def test_failing_host_is_named_when_open() -> None:
-    v = decide(BY_ID["open-one-provider-down"].results)
+    v = decide(annotate(BY_ID["open-one-provider-down"].results))
     assert "mx.delta.example" in " ".join(v.reasons)
 
 
 def test_421_never_makes_blocked() -> None:
-    # Rate limits at every provider, port 587 dead: still not a port-25 block.
+    # Rate limits at every provider, port 587 dead: still not a port-25 block; the
+    # receivers refuse this client (issue 12 §1), so it cannot deliver from here.
     rs = [rejected(p, 421, "Too many connections from your IP") for p in PROVIDERS]
     rs += [dropped(p, 587) for p in PROVIDERS]
-    assert decide(rs).port25 == "open"
+    v = decide(annotate(rs))
+    assert (v.port25, v.refusal, v.failure_mode) == ("restricted", "rate-limited", None)
 
 
 def test_confidence_grows_with_independent_providers() -> None:
-    one = decide([dropped("alpha"), *healthy("alpha")]).confidence
-    two = decide([dropped(p) for p in PROVIDERS[:2]] + controls(providers=PROVIDERS[:2]))
-    three = decide(BY_ID["blocked-dropped"].results).confidence
+    one = decide(annotate([dropped("alpha"), *healthy("alpha")])).confidence
+    two = decide(annotate([dropped(p) for p in PROVIDERS[:2]] + controls(providers=PROVIDERS[:2])))
+    three = decide(annotate(BY_ID["blocked-dropped"].results)).confidence
     assert (one, two.confidence, three) == ("low", "medium", "high")
 
 
 def test_hosts_of_one_provider_count_once() -> None:
     # Three MX hosts of one operator failing together are one observation.
     rs = [dropped("alpha", host=f"mx{n}.alpha.example") for n in range(3)] + healthy("alpha")
-    v = decide(rs)
+    v = decide(annotate(rs))
     assert v.port25 == "blocked" and v.confidence == "low"
     assert "1 provider" in " ".join(v.reasons)
 
 
 def test_partial_dns_failure_is_mentioned_but_does_not_decide() -> None:
     case = BY_ID["blocked-dropped"]
-    v = decide(case.results, (dnsq("alpha.example"), dnsq("zulu.example", "servfail")))
+    v = decide(annotate(case.results), (dnsq("alpha.example"), dnsq("zulu.example", "servfail")))
     assert v.port25 == "blocked"
     assert "1 of 2 DNS queries failed (1 servfail)" in " ".join(v.reasons)
 
@@ -672,11 +747,19 @@ def test_partial_dns_failure_is_mentioned_but_does_not_decide() -> None:
 def test_untimed_refusal_is_still_counted() -> None:
     r = reset("alpha")
     untimed = ProbeResult(spec=r.spec, state="refused", error=r.error, timings=Timings())
-    v = decide([untimed, dropped("bravo"), *controls(providers=("alpha", "bravo"))])
+    v = decide(annotate([untimed, dropped("bravo"), *controls(providers=("alpha", "bravo"))]))
     assert v.port25 == "blocked" and v.failure_mode == "mixed"
 
 
 def test_verdict_to_dict_shape() -> None:
-    d = decide(BY_ID["blocked-dropped"].results).to_dict()
-    assert set(d) == {"port25", "families", "confidence", "reasons", "advice", "failure_mode"}
+    d = decide(annotate(BY_ID["blocked-dropped"].results)).to_dict()
+    assert set(d) == {
+        "port25",
+        "families",
+        "confidence",
+        "reasons",
+        "advice",
+        "failure_mode",
+        "refusal",
+    }
     assert isinstance(d["reasons"], list) and isinstance(d["advice"], list)

@@ -1,24 +1,55 @@
-"""What to do about a verdict: concrete steps, matched to the evidence that led to it."""
+"""What to do about a verdict: concrete steps, matched to the evidence that led to it.
+
+Advice reads two things: ``AdviceFacts``, derived once from the annotated probes (which
+submission ports greeted, which blocklists the refusals name), and the hints the deciding
+finding carries (``settle``, the family split, the refusal word). No rule writes either.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-FAMILY_NAME = {"ipv4": "IPv4", "ipv6": "IPv6"}
+from portprobe.outcome import Observed
+from portprobe.report.refusals import (
+    GMAIL_POLICY_RE,
+    POLICY_LISTING_RE,
+    blocklists_named,
+    refusal_kind,
+)
+from portprobe.vocab import FAMILY_NAME, Family, Refusal, VerdictWord
 
 
-@dataclass
+@dataclass(frozen=True)
 class AdviceFacts:
-    """The few facts advice depends on, gathered while deciding."""
+    """The few facts advice depends on, read off the evidence."""
 
-    submission_ports: set[int] = field(default_factory=set)  # 465/587/2525 that greeted
-    blocklists: set[str] = field(default_factory=set)  # e.g. {"Spamhaus"}
+    submission_ports: frozenset[int] = frozenset()  # 465/587/2525 that greeted genuinely
+    blocklists: frozenset[str] = frozenset()  # e.g. {"Spamhaus"}, from port-25 refusals
     gmail_policy: bool = False  # "not authorized to send email directly"
     policy_listing: bool = False  # Spamhaus PBL: the ISP's own "end-user range" listing
-    open_family: str | None = None  # partial by family: the family where 25 works
-    blocked_family: str | None = None
-    settle: list[str] = field(default_factory=list)  # inconclusive: what would decide it
+
+    @classmethod
+    def from_evidence(cls, observed: Sequence[Observed]) -> AdviceFacts:
+        submission = set()
+        listings: list[str] = []
+        for o in observed:
+            r = o.result
+            if r.spec.family is None or r.spec.negative:
+                continue
+            if r.spec.port != 25:
+                if o.genuine:
+                    submission.add(r.spec.port)
+                continue
+            reply = r.greeting
+            if r.state == "rejected" and reply is not None and refusal_kind(reply) == "blocklisted":
+                listings.append(reply.text)
+        return cls(
+            submission_ports=frozenset(submission),
+            blocklists=frozenset(name for text in listings for name in blocklists_named(text)),
+            gmail_policy=any(GMAIL_POLICY_RE.search(text) for text in listings),
+            policy_listing=any(POLICY_LISTING_RE.search(text) for text in listings),
+        )
 
 
 def _ports_text(ports: Iterable[int]) -> str:
@@ -44,7 +75,28 @@ def _submission(facts: AdviceFacts) -> list[str]:
     return out
 
 
-def advice_for(verdict: str, facts: AdviceFacts) -> tuple[str, ...]:
+def _rate_limited() -> list[str]:
+    return [
+        "The receivers are rate-limiting this address: wait a few minutes before the next "
+        "run, and probe with fewer parallel connections (--concurrency 4 --per-host 1).",
+        "An MTA here must do the same: few connections per destination, and retry later on "
+        "421 rather than reconnecting at once. If the limits persist when idle, the address "
+        "may be shared (carrier-grade NAT) or have a poor reputation: relay through your "
+        "provider instead.",
+    ]
+
+
+def advice_for(
+    verdict: VerdictWord,
+    facts: AdviceFacts,
+    *,
+    settle: Sequence[str] = (),
+    split: tuple[Family, Family] | None = None,
+    refusal: Refusal | None = None,
+) -> tuple[str, ...]:
+    """Advice for ``verdict``: ``settle`` is what would decide an inconclusive run, ``split``
+    the (blocked, open) families of a partial one, ``refusal`` why receivers refuse.
+    """
     out: list[str] = []
     if verdict == "open":
         out.append(
@@ -71,6 +123,11 @@ def advice_for(verdict: str, facts: AdviceFacts) -> tuple[str, ...]:
             "otherwise ask the network operator why port 25 is proxied."
         )
     elif verdict == "restricted":
+        if refusal in ("rate-limited", "mixed"):
+            out += _rate_limited()
+        if refusal == "rate-limited":
+            out += _submission(facts)[:1]
+            return tuple(dict.fromkeys(out))
         if facts.blocklists:
             names = ", ".join(sorted(facts.blocklists))
             out.append(
@@ -94,9 +151,8 @@ def advice_for(verdict: str, facts: AdviceFacts) -> tuple[str, ...]:
             "reverse DNS (PTR) name and a clean reputation."
         )
     elif verdict == "partial":
-        if facts.open_family and facts.blocked_family:
-            fam_ok = FAMILY_NAME[facts.open_family]
-            fam_bad = FAMILY_NAME[facts.blocked_family]
+        if split is not None:
+            fam_bad, fam_ok = FAMILY_NAME[split[0]], FAMILY_NAME[split[1]]
             out.append(
                 f"Port 25 works over {fam_ok} only: an MTA can deliver over {fam_ok} to "
                 f"receivers that have {fam_ok} MX addresses, but mail to the rest will "
@@ -114,7 +170,7 @@ def advice_for(verdict: str, facts: AdviceFacts) -> tuple[str, ...]:
             )
         out += _submission(facts)[:1]
     elif verdict == "inconclusive":
-        out += facts.settle or [
+        out += settle or [
             "Run again without --target to use the built-in catalog, which includes "
             "control hosts on ports 465, 587 and 2525."
         ]

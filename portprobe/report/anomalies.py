@@ -4,20 +4,25 @@ The engine flags what one conversation shows by itself (``masked-greeting``,
 ``starttls-stripped``...). Here we look across probes: a middlebox is recognised by
 answering *differently from the real server* — the same banner for every provider, a
 greeting or certificate that the same provider's port 587 contradicts, a port documented
-dead that answers. Each finding is a kebab-case code attached to the probe it concerns.
+dead that answers. Each rule returns ``Flag``s: a kebab-case code and the index of the probe
+it concerns. ``annotate.py`` merges them into each probe's ``Observed`` once.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from portprobe.model import CertInfo, ProbeResult
 from portprobe.protocol.smtp import greeting_domain
-from portprobe.report.evidence import base_domain, greeted, name_covered, refusal_kind
+from portprobe.report.refusals import refusal_kind
+
+#: A cross-probe anomaly: (index of the probe in the results, anomaly code).
+Flag = tuple[int, str]
 
 # "Where did the refusal come from": a RST / ICMP error from the host itself takes about
 # one round trip to the host; one sent by the ISP's edge arrives much sooner. We compare
@@ -48,6 +53,58 @@ class RefusalTiming:
     def from_host(self) -> bool:
         """As slow as a round trip to the host: consistent with the host refusing."""
         return self.control_ms >= PATH_RTT_FLOOR_MS and self.refusal_ms * 2 >= self.control_ms
+
+
+# --- names --------------------------------------------------------------------------------
+
+
+def greeted(result: ProbeResult) -> bool:
+    """An SMTP greeting arrived, whatever its code."""
+    return result.greeting is not None and result.state in ("open", "rejected")
+
+
+def is_ip_literal(name: str) -> bool:
+    """An address, not a name: ``192.0.2.1``, ``2001:db8::1``, or an EHLO address literal
+    (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``, RFC 5321 §4.1.3). All-numeric dotted text
+    counts too: no top-level domain is numeric (RFC 3696 §2), so it names no domain.
+    """
+    text = name.strip().strip("[]")
+    if text[:5].lower() == "ipv6:":
+        text = text[5:]
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return bool(text) and all(ch.isdigit() or ch == "." for ch in text)
+    return True
+
+
+def base_domain(name: str | None) -> str | None:
+    """The last two labels, lower-cased: a crude registrable domain, no PSL needed.
+
+    Good enough to tell ``mx.google.com`` (gmail-smtp-in.l.google.com) from
+    ``proxy.isp.example``; a false match only makes us miss an anomaly, never invent one.
+    """
+    if not name or is_ip_literal(name):
+        return None
+    labels = [part for part in name.lower().rstrip(".").split(".") if part]
+    if len(labels) < 2:
+        return None
+    return ".".join(labels[-2:])
+
+
+def name_covered(name: str, patterns: Iterable[str]) -> bool:
+    """Does a certificate name (``*.example.com`` wildcard allowed) cover ``name``?"""
+    name = name.lower().rstrip(".")
+    for raw in patterns:
+        pattern = raw.lower().rstrip(".")
+        if pattern == name:
+            return True
+        if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+# --- refusal timing -----------------------------------------------------------------------
 
 
 def refusal_timings(results: Sequence[ProbeResult]) -> list[RefusalTiming]:
@@ -95,10 +152,7 @@ def cross_probe_anomalies(results: Sequence[ProbeResult]) -> dict[int, tuple[str
     return {i: tuple(codes) for i, codes in sorted(found.items()) if codes}
 
 
-Finding = tuple[int, str]
-
-
-def _greeting_unexpected(results: Sequence[ProbeResult]) -> list[Finding]:
+def _greeting_unexpected(results: Sequence[ProbeResult]) -> list[Flag]:
     # The catalog knows what the real server says ("mx.google.com ESMTP"); a proxy
     # answering in its place says something else.
     out = []
@@ -121,7 +175,7 @@ def _cert_names(cert: CertInfo) -> list[str]:
     return [n.strip() for n in names if n.strip()]
 
 
-def _cert_name_unexpected(results: Sequence[ProbeResult]) -> list[Finding]:
+def _cert_name_unexpected(results: Sequence[ProbeResult]) -> list[Flag]:
     # A certificate that does not cover the name the catalog documents was minted by
     # somebody else: typically an antivirus or corporate TLS proxy.
     out = []
@@ -134,7 +188,7 @@ def _cert_name_unexpected(results: Sequence[ProbeResult]) -> list[Finding]:
     return out
 
 
-def _starttls_missing_on_25(results: Sequence[ProbeResult]) -> list[Finding]:
+def _starttls_missing_on_25(results: Sequence[ProbeResult]) -> list[Flag]:
     # Every large provider offers STARTTLS on its MX; a missing keyword on 25 while the
     # same provider offers it on 587 (or the catalog says it must) means something in the
     # path removed it - without the XXXXXXXA trace ASA leaves.
@@ -160,7 +214,7 @@ def _issuer_org(issuer: str) -> str:
     return (m.group(1) if m else issuer).strip().lower()
 
 
-def _cert_differs_from_587(results: Sequence[ProbeResult]) -> list[Finding]:
+def _cert_differs_from_587(results: Sequence[ProbeResult]) -> list[Flag]:
     # The same host name on 25 and 587 is one server with one certificate. Another
     # issuer, disjoint names, or a chain that stops verifying only on 25 is a TLS proxy
     # re-signing the port-25 session.
@@ -188,7 +242,7 @@ def _cert_differs_from_587(results: Sequence[ProbeResult]) -> list[Finding]:
     return out
 
 
-def _greeting_name_mismatch(results: Sequence[ProbeResult]) -> list[Finding]:
+def _greeting_name_mismatch(results: Sequence[ProbeResult]) -> list[Flag]:
     # RFC 5321 §4.3.1: the greeting names the server. A port-25 greeting naming a domain
     # unrelated to the host, while the same provider's other ports greet with their own
     # names, was written by something else (a transparent proxy answering in its name).
@@ -221,7 +275,7 @@ def _normalised_first_line(r: ProbeResult) -> str | None:
     return f"{r.greeting.code} {' '.join(first.split()).lower()}"
 
 
-def _greeting_shared(results: Sequence[ProbeResult]) -> list[Finding]:
+def _greeting_shared(results: Sequence[ProbeResult]) -> list[Flag]:
     # Real MTAs put their own name and usually a session id in the banner; two
     # independent providers at different addresses greeting with the very same line is
     # one box answering for both. Providers hosted by the same operator greet with the
@@ -248,7 +302,7 @@ def _greeting_shared(results: Sequence[ProbeResult]) -> list[Finding]:
     return out
 
 
-def _negative_control_answered(results: Sequence[ProbeResult]) -> list[Finding]:
+def _negative_control_answered(results: Sequence[ProbeResult]) -> list[Flag]:
     # The catalog documents this port as closed on this host. If a connection completes
     # anyway, something between us and the host accepts connections on its behalf.
     return [
@@ -258,11 +312,11 @@ def _negative_control_answered(results: Sequence[ProbeResult]) -> list[Finding]:
     ]
 
 
-def _refusal_from_path(results: Sequence[ProbeResult]) -> list[Finding]:
+def _refusal_from_path(results: Sequence[ProbeResult]) -> list[Flag]:
     return [(t.index, "refusal-from-path") for t in refusal_timings(results) if t.from_path]
 
 
-def _receiver_refusals(results: Sequence[ProbeResult]) -> list[Finding]:
+def _receiver_refusals(results: Sequence[ProbeResult]) -> list[Flag]:
     # Not a middlebox: the real receiver turning this client away. Labelled so the table
     # shows at a glance which refusals are blocklist listings and which are load.
     out = []

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from portprobe.environment.model import Environment
-from portprobe.model import DNSQuery, Plan, ProbeResult
+from portprobe.model import Plan, ProbeResult
 from portprobe.outcome import (
     SCHEMA_VERSION,
     Observed,
@@ -25,42 +25,14 @@ from portprobe.outcome import (
     Verdict,
     iso_utc,
 )
-from portprobe.protocol.smtp import greeting_domain
 from portprobe.readiness.model import Readiness
-from portprobe.report.evidence import INTERCEPTION, all_anomalies, is_genuine
+from portprobe.report.annotate import INTERCEPTION, annotate
+from portprobe.report.verdict import decide
 from portprobe.vocab import MAIL_PORTS
 
 __all__ = ["SCHEMA_VERSION", "build_report", "iso_utc", "port_state", "ports_summary"]
 
 INTERRUPTED_NOTE = "Interrupted: probes that had not finished are missing from this report."
-
-
-def _observe_and_decide(
-    results: Sequence[ProbeResult], dns: Sequence[DNSQuery], *, used_catalog: bool
-) -> tuple[tuple[Observed, ...], Verdict]:
-    from portprobe.report.verdict import decide
-
-    decided = decide(results, dns, used_catalog=used_catalog)
-    observed = []
-    for index, result in enumerate(results):
-        codes = all_anomalies(result, decided.anomalies.get(index, ()))
-        observed.append(
-            Observed(
-                result=result,
-                anomalies=codes,
-                genuine=is_genuine(result, codes),
-                greeting_domain=greeting_domain(result.greeting) if result.greeting else None,
-            )
-        )
-    verdict = Verdict(
-        port25=decided.port25,  # type: ignore[arg-type]
-        families=decided.families,  # type: ignore[arg-type]
-        confidence=decided.confidence,  # type: ignore[arg-type]
-        reasons=decided.reasons,
-        advice=decided.advice,
-        failure_mode=decided.failure_mode,  # type: ignore[arg-type]
-    )
-    return tuple(observed), verdict
 
 
 def _tls_attempted(probe: Observed) -> bool:
@@ -136,9 +108,9 @@ def build_report(
     verdict: Verdict | None = None,
 ) -> Report:
     """The report of one run; ``verdict`` overrides the decision (tests only)."""
-    observed, decided = _observe_and_decide(results, plan.dns, used_catalog=used_catalog)
+    observed = annotate(results)
     if verdict is None:
-        verdict = decided
+        verdict = decide(observed, plan.dns, used_catalog=used_catalog)
     notes = [*plan.notes, *([INTERRUPTED_NOTE] if interrupted else [])]
     anomaly_counts = Counter(code for p in observed for code in p.anomalies)
     return Report(

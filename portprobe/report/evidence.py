@@ -1,90 +1,25 @@
-"""What one probe result says about the path, in the words the verdict reasons with.
+"""One address family's probes, digested once into the frozen evidence the rules read.
 
-Pure functions over ``ProbeResult``: no I/O. The verdict (``verdict.py``), the report
-summary (``build.py``) and the renderers all classify probes through here, so the table,
-the JSON ``ports`` summary and the verdict can never disagree about what "answered" means.
+Evidence is counted per *provider* (``ProbeSpec.provider_key``): three MX hosts of one
+operator failing together are one observation, not three. ``digest`` is the only place that
+sorts probes into "greeted", "refused this client" and "failed on the path"; the rules in
+``family.py`` only read what it built.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from typing import Final, Literal
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
 
-from portprobe.model import ProbeResult, Reply
+from portprobe.model import ProbeResult
+from portprobe.outcome import Observed
 from portprobe.protocol.text import shorten, visible
-
-# --- anomaly codes ------------------------------------------------------------------------
-
-#: Anomalies that, on a port-25 probe, say by themselves that a middlebox answered:
-#: nothing a genuine MTA does produces them.
-STRONG_INTERCEPTION: Final = frozenset(
-    {
-        "masked-greeting",  # Cisco PIX/ASA "inspect esmtp" blanks the banner to "220 ****"
-        "starttls-stripped",  # ...and overwrites STARTTLS with XXXXXXXA
-        "starttls-trailing-data",  # bytes injected between "220 Ready" and the handshake
-        "greeting-shared-across-providers",  # one box answering for every destination
-        "cert-differs-from-587",  # a TLS proxy re-signing: another name/issuer than on 587
-        "negative-control-answered",  # a port documented dead accepted the connection
-    }
-)
-
-#: Anomalies that are suspicious but have innocent explanations (a misconfigured MTA,
-#: an out-of-date catalog entry); they decide ``intercepted`` only when most answering
-#: providers show them, or when they are all the evidence there is.
-WEAK_INTERCEPTION: Final = frozenset(
-    {
-        "greeting-name-mismatch",
-        "starttls-missing-on-25",
-        "greeting-unexpected",
-        "cert-name-unexpected",
-    }
-)
-
-INTERCEPTION: Final = STRONG_INTERCEPTION | WEAK_INTERCEPTION
-
-# --- receiver refusals --------------------------------------------------------------------
-
-# Text that names a DNS blocklist or a reputation/policy refusal of the client address.
-# Spamhaus ZEN/PBL/SBL/XBL, SpamCop, Barracuda, SORBS, UCEPROTECT are the lists big
-# receivers quote; Gmail says "not authorized to send email directly to our servers"
-# for addresses its policy treats as end-user ranges.
-BLOCKLIST_RE: Final = re.compile(
-    r"spamhaus|\bzen\.|\b[psx]bl\b|spamcop|barracuda|sorbs|uceprotect|"
-    r"blocked using|black ?list|block ?list|\bdnsbl\b|\brbl\b|"
-    r"listed (?:at|on|in|by)|not authori[sz]ed to send|"
-    r"dynamic (?:ip|address|range)|residential|dial-?up|reputation",
-    re.IGNORECASE,
-)
-
-# RFC 5321 §3.8 / §4.2.3: 421 means "service not available, closing transmission channel";
-# receivers use it for connection-rate limits and overload. It is about load, not about
-# this client's right to send.
-RATE_LIMIT_RE: Final = re.compile(
-    r"too many (?:connections|concurrent|sessions)|rate.?limit|throttl|try again later|busy",
-    re.IGNORECASE,
-)
-
-RefusalKind = Literal["blocklisted", "rate-limited", "temporary", "refused"]
-
-
-def refusal_kind(reply: Reply) -> RefusalKind:
-    """Why a 4xx/5xx greeting turned us away, from its code and text."""
-    if BLOCKLIST_RE.search(reply.text):
-        return "blocklisted"
-    if reply.code == 421 or RATE_LIMIT_RE.search(reply.text):
-        return "rate-limited"
-    if 400 <= reply.code < 500:
-        return "temporary"
-    return "refused"
-
-
-def quote(text: str, width: int = 120) -> str:
-    """Server text fit to appear in a reason: one line, every control made visible."""
-    return shorten(visible(" ".join(text.split())), width)
-
-
-# --- one probe ----------------------------------------------------------------------------
+from portprobe.report.annotate import STRONG_INTERCEPTION, WEAK_INTERCEPTION
+from portprobe.report.anomalies import RefusalTiming
+from portprobe.report.refusals import RefusalKind, refusal_kind
+from portprobe.vocab import FAMILY_NAME, FailureMode, Family
 
 #: Probe states where the connection never produced an SMTP conversation: the ones a
 #: port filter causes. ``dns-error`` and ``error`` say nothing about the path.
@@ -93,7 +28,7 @@ PATH_FAILURES: Final = frozenset(
 )
 
 #: The blocked failure modes, each pointing at a different kind of filter.
-FAILURE_MODE: Final[dict[str, str]] = {
+FAILURE_MODE: Final[dict[str, FailureMode]] = {
     "filtered": "dropped",  # SYNs silently discarded: a stateless ACL / cloud egress rule
     "refused": "reset",  # RST (or ICMP port-unreachable; Linux maps both to ECONNREFUSED)
     "unreachable": "prohibited",  # ICMP administratively prohibited from a router
@@ -102,7 +37,7 @@ FAILURE_MODE: Final[dict[str, str]] = {
     "tls-error": "no-greeting",
 }
 
-FAILURE_MODE_TEXT: Final[dict[str, str]] = {
+FAILURE_MODE_TEXT: Final[dict[FailureMode, str]] = {
     "dropped": "silently dropped, the connection attempts timed out",
     "reset": "refused with a TCP reset or ICMP port-unreachable",
     "prohibited": "rejected with ICMP 'administratively prohibited' / unreachable",
@@ -111,64 +46,140 @@ FAILURE_MODE_TEXT: Final[dict[str, str]] = {
 }
 
 
-def all_anomalies(result: ProbeResult, extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """The engine's anomalies followed by the cross-probe ones, without duplicates."""
-    seen: dict[str, None] = dict.fromkeys(result.anomalies)
-    seen.update(dict.fromkeys(extra))
-    return tuple(seen)
-
-
-def is_intercepted(anomalies: Iterable[str]) -> bool:
-    return any(code in INTERCEPTION for code in anomalies)
-
-
-def is_genuine(result: ProbeResult, anomalies: Iterable[str]) -> bool:
-    """A 2xx greeting with nothing suggesting a middlebox produced it."""
-    return result.state == "open" and not is_intercepted(anomalies)
-
-
-def greeted(result: ProbeResult) -> bool:
-    """An SMTP greeting arrived, whatever its code."""
-    return result.greeting is not None and result.state in ("open", "rejected")
-
-
-def failure_mode(states: Iterable[str]) -> str | None:
+def failure_mode(states: Iterable[str]) -> FailureMode | None:
     modes = {FAILURE_MODE[s] for s in states if s in FAILURE_MODE}
     if not modes:
         return None
     return modes.pop() if len(modes) == 1 else "mixed"
 
 
-# --- names --------------------------------------------------------------------------------
-
-_IP_RE: Final = re.compile(r"^[0-9.]+$|:")
-
-
-def is_ip_literal(name: str) -> bool:
-    return bool(_IP_RE.search(name))
+def quote(text: str, width: int = 120) -> str:
+    """Server text fit to appear in a reason: one line, every control made visible."""
+    return shorten(visible(" ".join(text.split())), width)
 
 
-def base_domain(name: str | None) -> str | None:
-    """The last two labels, lower-cased: a crude registrable domain, no PSL needed.
+@dataclass(frozen=True)
+class Provider25:
+    """Everything one provider's port-25 probes showed, in one family."""
 
-    Good enough to tell ``mx.google.com`` (gmail-smtp-in.l.google.com) from
-    ``proxy.isp.example``; a false match only makes us miss an anomaly, never invent one.
-    """
-    if not name or is_ip_literal(name):
-        return None
-    labels = [part for part in name.lower().rstrip(".").split(".") if part]
-    if len(labels) < 2:
-        return None
-    return ".".join(labels[-2:])
+    key: str
+    hosts: tuple[str, ...] = ()
+    genuine: bool = False
+    greeted: bool = False
+    strong: frozenset[str] = frozenset()
+    weak: frozenset[str] = frozenset()
+    refusals: tuple[tuple[RefusalKind, ProbeResult], ...] = ()
+    failures: tuple[tuple[int, ProbeResult], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.key
+
+    @property
+    def described(self) -> str:
+        """The provider with the hosts it stands for: ``Example (mx1.example.net)``."""
+        hosts = sorted(set(self.hosts) - {self.key})
+        if not hosts:
+            return self.key
+        more = ", …" if len(hosts) > 2 else ""
+        return f"{self.key} ({', '.join(hosts[:2])}{more})"
+
+    @property
+    def kinds(self) -> frozenset[RefusalKind]:
+        return frozenset(kind for kind, _ in self.refusals)
 
 
-def name_covered(name: str, patterns: Iterable[str]) -> bool:
-    """Does a certificate name (``*.example.com`` wildcard allowed) cover ``name``?"""
-    name = name.lower().rstrip(".")
-    for raw in patterns:
-        pattern = raw.lower().rstrip(".")
-        if pattern == name:
-            return True
-        if pattern.startswith("*.") and "." in name and name.split(".", 1)[1] == pattern[2:]:
-            return True
-    return False
+@dataclass(frozen=True)
+class FamilyEvidence:
+    """One family's probes, digested for the rules."""
+
+    family: Family
+    results: tuple[tuple[int, Observed], ...]
+    timings: Mapping[int, RefusalTiming]
+    connected: bool = False
+    ports: frozenset[int] = frozenset()
+    providers: Mapping[str, Provider25] = field(default_factory=dict)
+    controls: Mapping[str, frozenset[int]] = field(default_factory=dict)  # provider -> ports
+
+    @property
+    def name(self) -> str:
+        return FAMILY_NAME[self.family]
+
+    def answered(self) -> list[Provider25]:
+        return [p for p in self.providers.values() if p.greeted or p.strong]
+
+    def failed(self) -> list[Provider25]:
+        return [p for p in self.providers.values() if p.failures and not (p.greeted or p.strong)]
+
+    def control_ports(self, provider: Provider25) -> frozenset[int]:
+        return self.controls.get(provider.key, frozenset())
+
+
+@dataclass
+class _Tally:
+    """A provider's port-25 probes while ``digest`` collects them; frozen at the end."""
+
+    hosts: list[str] = field(default_factory=list)
+    genuine: bool = False
+    greeted: bool = False
+    strong: set[str] = field(default_factory=set)
+    weak: set[str] = field(default_factory=set)
+    refusals: list[tuple[RefusalKind, ProbeResult]] = field(default_factory=list)
+    failures: list[tuple[int, ProbeResult]] = field(default_factory=list)
+
+    def freeze(self, key: str) -> Provider25:
+        return Provider25(
+            key,
+            tuple(self.hosts),
+            self.genuine,
+            self.greeted,
+            frozenset(self.strong),
+            frozenset(self.weak),
+            tuple(self.refusals),
+            tuple(self.failures),
+        )
+
+
+def digest(
+    family: Family, observed: Sequence[Observed], timings: Sequence[RefusalTiming] = ()
+) -> FamilyEvidence:
+    """The evidence of ``family`` among ``observed``; ``timings`` index into ``observed``."""
+    mine = tuple((i, o) for i, o in enumerate(observed) if o.result.spec.family == family)
+    tallies: dict[str, _Tally] = {}
+    controls: dict[str, set[int]] = defaultdict(set)
+    ports: set[int] = set()
+    for i, o in mine:
+        r, codes = o.result, o.anomalies
+        if r.spec.negative:
+            # A documented-dead port 25 that accepts a connection is interception evidence.
+            if r.spec.port == 25 and "negative-control-answered" in codes:
+                tally = tallies.setdefault(r.spec.provider_key, _Tally())
+                tally.hosts.append(r.spec.host)
+                tally.strong.add("negative-control-answered")
+            continue
+        ports.add(r.spec.port)
+        if r.spec.port != 25:
+            if r.connected:
+                controls[r.spec.provider_key].add(r.spec.port)
+            continue
+        tally = tallies.setdefault(r.spec.provider_key, _Tally())
+        tally.hosts.append(r.spec.host)
+        tally.strong |= STRONG_INTERCEPTION.intersection(codes)
+        tally.weak |= WEAK_INTERCEPTION.intersection(codes)
+        if r.greeting is not None and r.state in ("open", "rejected"):
+            tally.greeted = True
+            tally.genuine = tally.genuine or o.genuine
+            if r.state == "rejected":
+                tally.refusals.append((refusal_kind(r.greeting), r))
+        elif r.state in PATH_FAILURES:
+            tally.failures.append((i, r))
+    wanted = {i for i, _ in mine}
+    return FamilyEvidence(
+        family=family,
+        results=mine,
+        timings={t.index: t for t in timings if t.index in wanted},
+        connected=any(o.result.connected for _, o in mine),
+        ports=frozenset(ports),
+        providers={key: tally.freeze(key) for key, tally in tallies.items()},
+        controls={key: frozenset(found) for key, found in controls.items()},
+    )

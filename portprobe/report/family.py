@@ -1,9 +1,11 @@
 """One address family's port-25 verdict: an ordered list of named rules.
 
-Within a family the rules are tried in order; the first that applies decides. Evidence
-is counted per *provider* (``ProbeSpec.provider_key``), because three MX hosts of one
-operator failing together are one observation, not three. ``verdict.py`` combines the
-families.
+Within a family the rules are tried in order; the first that applies decides. Each rule
+reads the family's frozen evidence (``evidence.py``: counted per provider) and returns a
+frozen ``Finding`` carrying its own advice hints (``settle``: what would decide an
+inconclusive run), or ``None`` to pass. The rules live by group: ``rules_answers.py`` (who
+answered port 25: a middlebox, refusing receivers, real servers) and ``rules_path.py``
+(port 25 failing on the path). ``verdict.py`` combines the families.
 
 Reasons are sentences built from counts and host names; server text only appears quoted
 through ``visible()`` and shortened.
@@ -11,446 +13,46 @@ through ``visible()`` and shortened.
 
 from __future__ import annotations
 
-import re
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Final
 
-from portprobe.model import ProbeResult
-from portprobe.report.advice import FAMILY_NAME, AdviceFacts
-from portprobe.report.anomalies import RefusalTiming, refusal_timings
-from portprobe.report.evidence import (
-    FAILURE_MODE_TEXT,
-    PATH_FAILURES,
-    STRONG_INTERCEPTION,
-    WEAK_INTERCEPTION,
-    all_anomalies,
-    failure_mode,
-    is_genuine,
-    quote,
-    refusal_kind,
+from portprobe.report.evidence import FamilyEvidence
+from portprobe.report.finding import Finding, state_counts
+from portprobe.report.rules_answers import (
+    rule_middlebox_answers_25,
+    rule_port25_answers,
+    rule_receivers_refuse_client,
 )
+from portprobe.report.rules_path import rule_port25_fails_everywhere, rule_some_destinations_fail
 
-_BLOCKLIST_NAMES: Final = (
-    ("spamhaus", "Spamhaus"),
-    ("spamcop", "SpamCop"),
-    ("barracuda", "Barracuda"),
-    ("sorbs", "SORBS"),
-    ("uceprotect", "UCEPROTECT"),
-)
-_GMAIL_POLICY_RE: Final = re.compile(r"not authori[sz]ed to send e-?mail directly", re.I)
-
-
-@dataclass
-class Finding:
-    """One family's decision (or the combined one), with its explanation."""
-
-    verdict: str
-    confidence: str
-    reasons: list[str]
-    failure_mode: str | None = None
-    connected: bool = True
-    only_port25: bool = False  # no connection, and no port but 25 was even tried
-
-
-@dataclass
-class _Provider25:
-    """Everything one provider's port-25 probes showed, in one family."""
-
-    key: str
-    hosts: list[str] = field(default_factory=list)
-    genuine: bool = False
-    greeted: bool = False
-    strong: set[str] = field(default_factory=set)
-    weak: set[str] = field(default_factory=set)
-    refusals: list[tuple[str, ProbeResult]] = field(default_factory=list)
-    failures: list[tuple[int, ProbeResult]] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return self.key
-
-    @property
-    def described(self) -> str:
-        """The provider with the hosts it stands for: ``Example (mx1.example.net)``."""
-        hosts = sorted(set(self.hosts) - {self.key})
-        if not hosts:
-            return self.key
-        more = ", …" if len(hosts) > 2 else ""
-        return f"{self.key} ({', '.join(hosts[:2])}{more})"
-
-
-@dataclass
-class _Evidence:
-    """One family's results, digested for the rules."""
-
-    family: str
-    results: list[tuple[int, ProbeResult]]
-    anomalies: dict[int, tuple[str, ...]]
-    timings: dict[int, RefusalTiming]
-    facts: AdviceFacts
-    connected: bool = False
-    ports: set[int] = field(default_factory=set)
-    providers: dict[str, _Provider25] = field(default_factory=dict)
-    controls: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-
-    @property
-    def name(self) -> str:
-        return FAMILY_NAME[self.family]
-
-    def answered(self) -> list[_Provider25]:
-        return [p for p in self.providers.values() if p.greeted or p.strong]
-
-    def failed(self) -> list[_Provider25]:
-        return [p for p in self.providers.values() if p.failures and not (p.greeted or p.strong)]
-
-
-def digest(
-    family: str,
-    results: Sequence[ProbeResult],
-    anomalies: dict[int, tuple[str, ...]],
-    facts: AdviceFacts,
-) -> _Evidence:
-    timing = {t.index: t for t in refusal_timings(results)}
-    ev = _Evidence(family, [], anomalies, timing, facts)
-    for i, r in enumerate(results):
-        if r.spec.family != family:
-            continue
-        ev.results.append((i, r))
-        ev.connected = ev.connected or r.connected
-        codes = all_anomalies(r, anomalies.get(i, ()))
-        if r.spec.negative:
-            # A documented-dead port 25 that accepts a connection is interception evidence.
-            if r.spec.port == 25 and "negative-control-answered" in codes:
-                prov = ev.providers.setdefault(
-                    r.spec.provider_key, _Provider25(r.spec.provider_key)
-                )
-                prov.hosts.append(r.spec.host)
-                prov.strong.add("negative-control-answered")
-            continue
-        ev.ports.add(r.spec.port)
-        if r.spec.port != 25:
-            if r.connected:
-                ev.controls[r.spec.provider_key].add(r.spec.port)
-            if r.state == "open" and is_genuine(r, codes):
-                facts.submission_ports.add(r.spec.port)
-            continue
-        prov = ev.providers.setdefault(r.spec.provider_key, _Provider25(r.spec.provider_key))
-        prov.hosts.append(r.spec.host)
-        prov.strong |= STRONG_INTERCEPTION.intersection(codes)
-        prov.weak |= WEAK_INTERCEPTION.intersection(codes)
-        if r.greeting is not None and r.state in ("open", "rejected"):
-            prov.greeted = True
-            prov.genuine = prov.genuine or is_genuine(r, codes)
-            if r.state == "rejected":
-                prov.refusals.append((refusal_kind(r.greeting), r))
-        elif r.state in PATH_FAILURES:
-            prov.failures.append((i, r))
-    return ev
-
-
-def _names(providers: Sequence[_Provider25], limit: int = 4) -> str:
-    labels = sorted(p.label for p in providers)
-    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
-    return ", ".join(labels[:limit]) + more
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _state_counts(results: Sequence[ProbeResult]) -> str:
-    counts = Counter(r.state for r in results)
-    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-
+__all__ = ["RULES", "Finding", "Rule", "decide_family"]
 
 # --- the rules, in order ------------------------------------------------------------------
 # Each takes the family's evidence and returns a Finding, or None to pass to the next.
 
-Rule = Callable[[_Evidence], Finding | None]
+Rule = Callable[[FamilyEvidence], Finding | None]
 
 
-def rule_port25_not_probed(ev: _Evidence) -> Finding | None:
+def rule_port25_not_probed(ev: FamilyEvidence) -> Finding | None:
     # Without a port-25 probe there is nothing to judge (e.g. --ports 587).
     if ev.providers:
         return None
-    ev.facts.settle.append("Include port 25 in --ports.")
-    return Finding("inconclusive", "low", [f"Port 25 was not probed over {ev.name}."])
-
-
-def rule_middlebox_answers_25(ev: _Evidence) -> Finding | None:
-    # A middlebox (ASA/PIX ESMTP inspection, transparent proxy, antivirus TLS proxy)
-    # answers port 25 in the real server's place. It gives itself away by answering the
-    # same for everyone, hiding the banner, eating STARTTLS, or presenting another cert.
-    # Strong signs on two providers, or suspicion on most of those that answered, decide;
-    # one provider out of many is more likely that destination's own firewall.
-    answered = ev.answered()
-    suspicious = [p for p in answered if p.strong or p.weak]
-    strong = [p for p in answered if p.strong]
-    if not suspicious:
-        return None
-    # A transparent proxy relays the real greeting, so only a port that should be dead
-    # answering gives it away: that alone decides.
-    dead_port_answered = any("negative-control-answered" in p.strong for p in answered)
-    if len(strong) < 2 and len(suspicious) * 2 <= len(answered) and not dead_port_answered:
-        return None
-    codes = sorted(set().union(*(p.strong | p.weak for p in suspicious)))
-    reasons = [
-        f"Port 25 over {ev.name}: {len(suspicious)} of {_plural(len(answered), 'provider')} "
-        f"that answered show signs of a middlebox ({', '.join(codes)}): {_names(suspicious)}."
-    ]
-    if "masked-greeting" in codes or "starttls-stripped" in codes:
-        reasons.append(
-            "A banner blanked to '220 ****' or STARTTLS rewritten to 'XXXXXXXA' is what "
-            "Cisco ASA/PIX ESMTP inspection does."
-        )
-    if "greeting-shared-across-providers" in codes:
-        reasons.append("Different providers answered with the very same greeting line.")
-    if dead_port_answered:
-        reasons.append(
-            "A port 25 the catalog documents as closed accepted the connection: something "
-            "in the path answers port 25 on the hosts' behalf (a transparent proxy)."
-        )
-    if "cert-differs-from-587" in codes:
-        reasons.append(
-            "The TLS certificate on port 25 is not the one the same host presents on 587: "
-            "a TLS proxy is re-signing the session."
-        )
-    if len(strong) >= 2 or (strong and len(suspicious) == len(answered) >= 2):
-        confidence = "high"
-    else:
-        confidence = "medium" if strong else "low"
-    return Finding("intercepted", confidence, reasons)
-
-
-def _blocklist_facts(ev: _Evidence, text: str) -> None:
-    lowered = text.lower()
-    named = [name for key, name in _BLOCKLIST_NAMES if key in lowered]
-    ev.facts.blocklists.update(named)
-    if re.search(r"\bpbl\b", lowered):
-        ev.facts.policy_listing = True
-    if _GMAIL_POLICY_RE.search(text):
-        ev.facts.gmail_policy = True
-    elif not named:
-        ev.facts.blocklists.add("a DNS blocklist")
-
-
-def rule_receivers_refuse_client(ev: _Evidence) -> Finding | None:
-    # The path works (the real server greeted) but it turns this client away: a 5xx/4xx
-    # greeting, often quoting a blocklist (Spamhaus PBL for end-user ranges). A 421 "too
-    # many connections" is load shedding and does not count here, or anywhere, as a block.
-    answered = ev.answered()
-    kinds = {p.key: {kind for kind, _ in p.refusals} for p in answered}
-    listed = [p for p in answered if "blocklisted" in kinds[p.key]]
-    refusing = [
-        p
-        for p in answered
-        if p not in listed and not p.genuine and kinds[p.key] & {"refused", "temporary"}
-    ]
-    genuine = [p for p in answered if p.genuine and p not in listed]
-    if not listed and not (
-        refusing and len(refusing) >= len(genuine) and (len(refusing) >= 2 or not genuine)
-    ):
-        return None
-    reasons = [
-        f"Port 25 over {ev.name} reaches the receivers, but "
-        f"{len(listed) + len(refusing)} of {_plural(len(answered), 'provider')} refused "
-        "this client in the greeting."
-    ]
-    for p in (listed + refusing)[:3]:
-        wanted = ("blocklisted",) if p in listed else ("refused", "temporary")
-        r = next(r for kind, r in p.refusals if kind in wanted)
-        assert r.greeting is not None
-        if p in listed:
-            _blocklist_facts(ev, r.greeting.text)
-        reasons.append(f"{r.spec.host} said {r.greeting.code} '{quote(r.greeting.text)}'.")
-    if len(listed) >= 2 or (listed and not genuine and len(answered) >= 2):
-        confidence = "high"
-    elif listed or len(refusing) >= 2:
-        confidence = "medium"
-    else:
-        confidence = "low"
-    return Finding("restricted", confidence, reasons)
-
-
-def _timing_reasons(ev: _Evidence, failing: Sequence[tuple[int, ProbeResult]]) -> list[str]:
-    timed = [(ev.timings[i], r) for i, r in failing if i in ev.timings]
-    out = [
-        f"The refusal on port 25 from {r.spec.host} arrived in {t.refusal_ms:.1f} ms, "
-        f"{t.control_ms / max(t.refusal_ms, 0.01):.0f}x faster than the {t.control_ms:.1f} ms "
-        f"handshake with the same host on port {t.control_port}: it was sent by something "
-        "in between (most likely the ISP), not by the host."
-        for t, r in timed
-        if t.from_path
-    ][:2]
-    if timed and not out and all(t.from_host for t, _ in timed):
-        out.append(
-            "The refusals took about one round trip to the hosts (compared with their "
-            "handshake on other ports), so they may come from the hosts or a filter near them."
-        )
-    return out
-
-
-_MODE_EXPLAINED: Final = {
-    "dropped": "Silent drops are what ISP and cloud egress filters on port 25 do.",
-    "prohibited": "An ICMP 'administratively prohibited' comes from a router's filter, "
-    "not from a mail server.",
-    "no-greeting": "Something accepts the connection but never speaks SMTP: a filter or "
-    "transparent proxy holding port 25.",
-}
-
-
-def rule_port25_fails_everywhere(ev: _Evidence) -> Finding | None:
-    # Port 25 fails at every provider while other ports reach the same providers: the
-    # hosts are up and routable, so the filter sits on the path and matches port 25.
-    # Without such controls a failure could as well be the hosts being down.
-    answered, failed = ev.answered(), ev.failed()
-    if answered or not failed:
-        return None
-    failing = [f for p in failed for f in p.failures]
-    mode = failure_mode(r.state for _, r in failing)
-    assert mode is not None
-    controlled = [p for p in failed if ev.controls.get(p.key)]
-    reasons = [
-        f"Port 25 failed at {'all ' if len(failed) > 1 else ''}"
-        f"{_plural(len(failed), 'provider')} tried over {ev.name} ({_names(failed)}): "
-        f"{FAILURE_MODE_TEXT[mode]} ({_state_counts([r for _, r in failing])})."
-    ]
-    timing = _timing_reasons(ev, failing)
-    from_path = any(ev.timings[i].from_path for i, _ in failing if i in ev.timings)
-    if not controlled:
-        reasons.append(
-            f"No other port reached the same {'host' if len(failed) == 1 else 'providers'}, so "
-            "a port-25 block cannot be told apart from the hosts being down."
-        )
-        ev.facts.settle.append(
-            "Probe the same hosts on 587 too (--ports 25,587), or add --target of a host "
-            "that answers on 587."
-        )
-        return Finding("inconclusive", "low", reasons + timing, mode)
-    ports = sorted(set().union(*(ev.controls[p.key] for p in controlled)))
-    reasons.append(
-        f"{'Port' if len(ports) == 1 else 'Ports'} {'/'.join(map(str, ports))} reached "
-        + (f"{len(controlled)} of these {len(failed)} providers" if len(failed) > 1 else "it")
-        + ", so the path to them works."
-    )
-    reasons += timing
-    if mode in _MODE_EXPLAINED:
-        reasons.append(_MODE_EXPLAINED[mode])
-    if len(failed) == 1 and mode == "reset" and not from_path:
-        # One host refusing 25 with a RST at normal round-trip time may simply not run
-        # an MTA on 25 (a submission-only host): not enough to blame the network.
-        reasons.append(f"{failed[0].label} may simply not accept connections on port 25.")
-        ev.facts.settle.append(
-            "Probe a domain's MX hosts (--domain) or use the built-in catalog, so several "
-            "independent providers are tried on port 25."
-        )
-        return Finding("inconclusive", "low", reasons, mode)
-    if len(failed) >= 3 and len(controlled) >= 2:
-        confidence = "high"
-    elif len(failed) >= 2 or from_path:
-        confidence = "medium"
-    else:
-        confidence = "low"
-    return Finding("blocked", confidence, reasons, mode)
-
-
-def rule_some_destinations_fail(ev: _Evidence) -> Finding | None:
-    # Port 25 works towards some providers and fails towards several others: a filter
-    # that allows some destinations (the ISP's own relay, an allow-list) or receivers
-    # that drop this client's range.
-    answered, failed = ev.answered(), ev.failed()
-    if not answered or len(failed) < 2:
-        return None
-    failing = [f for p in failed for f in p.failures]
-    mode = failure_mode(r.state for _, r in failing)
-    reasons = [
-        f"Port 25 over {ev.name} answered at {_plural(len(answered), 'provider')} "
-        f"({_names(answered)}) but failed at {len(failed)} ({_names(failed)}: "
-        f"{FAILURE_MODE_TEXT[mode or 'mixed']}): the path stops port 25 towards some "
-        "destinations and not others."
-    ]
-    reasons += _timing_reasons(ev, failing)
-    confidence = "medium" if len(answered) >= 2 and len(failed) >= 2 else "low"
-    return Finding("partial", confidence, reasons, mode)
-
-
-def _open_confidence(genuine: int) -> str:
-    return "high" if genuine >= 3 else "medium" if genuine == 2 else "low"
-
-
-def rule_port25_answers(ev: _Evidence) -> Finding | None:
-    # The real servers greeted on port 25. One provider failing on its own while the
-    # rest answer is that destination's problem, named in the reasons, not the path's.
-    answered, failed = ev.answered(), ev.failed()
-    if not answered:
-        return None
-    genuine = [p for p in answered if p.genuine]
-    examples = [
-        r
-        for i, r in ev.results
-        if r.spec.port == 25
-        and r.greeting is not None
-        and not r.spec.negative
-        and is_genuine(r, all_anomalies(r, ev.anomalies.get(i, ())))
-    ]
-    greeted = (
-        f"{len(genuine)} greeted genuinely ({_names(genuine)})"
-        if genuine
-        else "none greeted with a 2xx code"
-    )
-    reasons = [f"Port 25 over {ev.name} reached {_plural(len(answered), 'provider')}; {greeted}."]
-    if examples:
-        g = examples[0].greeting
-        assert g is not None
-        reasons.append(f"For example {examples[0].spec.host} said {g.code} '{quote(g.text, 80)}'.")
-    limited = [
-        p for p in answered if not p.genuine and any(k == "rate-limited" for k, _ in p.refusals)
-    ]
-    if limited:
-        reasons.append(
-            f"{_names(limited)} answered 421 (rate limiting: too many connections); that is "
-            "load at the receiver, not a block."
-        )
-    refusing = [
-        (p, r) for p in answered if not p.genuine for k, r in p.refusals if k != "rate-limited"
-    ]
-    for p, r in refusing[:2]:
-        assert r.greeting is not None
-        reasons.append(
-            f"{p.described} refused this client: {r.greeting.code} '{quote(r.greeting.text)}'; "
-            "one receiver's policy, since the others accept."
-        )
-    odd = [p for p in answered if p.strong or p.weak]
-    if odd:
-        codes = sorted(set().union(*(p.strong | p.weak for p in odd)))
-        reasons.append(
-            f"{_names(odd)} showed {', '.join(codes)} on port 25 while the others did not: "
-            "most likely that destination's own firewall, not your network."
-        )
-    confidence = _open_confidence(len(genuine))
-    if failed:
-        p = failed[0]
-        mode = failure_mode(r.state for _, r in p.failures) or "mixed"
-        reasons.append(
-            f"Only {p.described} failed on port 25 ({FAILURE_MODE_TEXT[mode]}): that destination "
-            "is down or refusing by itself, since the others answer."
-        )
-        confidence = "medium" if confidence == "high" else confidence
-    return Finding("open", confidence, reasons)
-
-
-def rule_nothing_usable(ev: _Evidence) -> Finding | None:
-    # Only local errors or unresolved names on port 25: no evidence about the path.
-    ev.facts.settle.append("Check the probe errors in the table, then run again.")
     return Finding(
         "inconclusive",
         "low",
-        [
-            f"No port-25 probe over {ev.name} produced a usable result "
-            f"({_state_counts([r for _, r in ev.results if r.spec.port == 25])})."
-        ],
+        (f"Port 25 was not probed over {ev.name}.",),
+        settle=("Include port 25 in --ports.",),
+    )
+
+
+def rule_nothing_usable(ev: FamilyEvidence) -> Finding | None:
+    # Only local errors or unresolved names on port 25: no evidence about the path.
+    port25 = [o.result for _, o in ev.results if o.result.spec.port == 25]
+    return Finding(
+        "inconclusive",
+        "low",
+        (f"No port-25 probe over {ev.name} produced a usable result ({state_counts(port25)}).",),
+        settle=("Check the probe errors in the table, then run again.",),
     )
 
 
@@ -465,13 +67,13 @@ RULES: Final[tuple[Rule, ...]] = (
 )
 
 
-def decide_family(ev: _Evidence) -> Finding:
+def decide_family(ev: FamilyEvidence) -> Finding:
     if not ev.connected:
-        states = _state_counts([r for _, r in ev.results])
+        states = state_counts([o.result for _, o in ev.results])
         return Finding(
             "offline",
             "medium",
-            [f"No connection succeeded over {ev.name} on any port ({states})."],
+            (f"No connection succeeded over {ev.name} on any port ({states}).",),
             connected=False,
             only_port25=ev.ports <= {25},
         )
