@@ -15,7 +15,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +67,11 @@ def _answers(server: DnsmasqServer) -> bool:
 
 
 @contextlib.contextmanager
-def run_dnsmasq(options: Sequence[str], log: Path) -> Iterator[DnsmasqServer]:
-    """Start dnsmasq with ``options`` (records), yield where it listens, stop it."""
+def run_dnsmasq(
+    options: Sequence[str] | Callable[[DnsmasqServer], Sequence[str]], log: Path
+) -> Iterator[DnsmasqServer]:
+    """Start dnsmasq with ``options`` (records; or a function of where it will listen,
+    for records that name the server itself), yield where it listens, stop it."""
     binary = dnsmasq_binary()
     if binary is None:
         raise FileNotFoundError("dnsmasq")
@@ -99,7 +102,7 @@ def run_dnsmasq(options: Sequence[str], log: Path) -> Iterator[DnsmasqServer]:
         "--log-queries",
         f"--log-facility={log}",
         f"--host-record={_READY_NAME},127.0.0.1",
-        *options,
+        *(options(server) if callable(options) else options),
     ]
     with open(log.with_suffix(".out"), "wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)

@@ -319,7 +319,8 @@ def test_a_catalog_without_the_sections_gets_the_defaults(tmp_path: Path) -> Non
 
 def test_a_catalog_with_its_own_sections_replaces_them_and_still_loads(tmp_path: Path) -> None:
     text = (
-        '[[provider]]\nname = "x"\n[[provider.host]]\nhost = "mx.x.test"\nrole = "mx"\nports = [25]\n'
+        '[[provider]]\nname = "x"\n[[provider.host]]\nhost = "mx.x.test"\nrole = "mx"\n'
+        "ports = [25]\n"
         'source = "s"\n\n[[whoami]]\nstyle = "google"\nserver = "ns.whoami.test"\n'
         'query = "me.whoami.test"\nport = 5353\n\n[[dnsbl]]\nzone = "bl.test"\n'
         'test_listed = "127.0.0.2"\n[dnsbl.listed]\n"127.0.0.2" = "listed"\n'
