@@ -15,11 +15,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 import trio
 
 from portprobe.model import ProbeResult, ProbeSpec, Reply
 from portprobe.readiness.check import ReadinessCheck
+from portprobe.readiness.model import Readiness
 from portprobe.readiness.settings import (
     ReadinessSettings,
     WhoamiMethod,
@@ -38,6 +40,16 @@ ECHOED = "203.0.113.5"
 DNS_TIMEOUT = 2.0
 #: A guard against a hung test, far above what any scenario needs; not a timing assertion.
 GUARD = 60
+
+
+_SCHEMA = json.loads((Path(__file__).parent.parent / "reports/report.schema.json").read_text())
+_READINESS_SCHEMA = {**_SCHEMA["properties"]["readiness"], "$defs": _SCHEMA["$defs"]}
+
+
+def _valid(r: Readiness) -> Readiness:
+    """The report's ``readiness`` object follows reports/report.schema.json."""
+    jsonschema.Draft202012Validator(_READINESS_SCHEMA).validate(r.to_dict())
+    return r
 
 
 def _rev(address: str) -> str:
@@ -116,7 +128,7 @@ async def _run(settings: ReadinessSettings, *echoes: str) -> ReadinessCheck:
 
 async def test_clean_address_is_ready(dnsmasq: DnsmasqServer) -> None:
     check = await _run(_settings(dnsmasq, "clean", ehlo_name="mail.good.test"))
-    r = check.result("open")
+    r = _valid(check.result("open"))
     assert r.public_addresses == {"ipv4": (CLEAN,)}
     methods = {(s.method, s.address) for s in r.sightings}
     assert methods == {("opendns", CLEAN), ("google", CLEAN)}
@@ -129,7 +141,7 @@ async def test_clean_address_is_ready(dnsmasq: DnsmasqServer) -> None:
 
 
 async def test_generic_ptr_and_pbl_listing_is_not_ready(dnsmasq: DnsmasqServer) -> None:
-    r = (await _run(_settings(dnsmasq, "generic"))).result("open")
+    r = _valid((await _run(_settings(dnsmasq, "generic"))).result("open"))
     assert r.ptr[0].iprev == "pass"
     assert r.generic_name[0].generic and r.generic_name[0].matched == "198-51-100-8"
     assert r.dnsbl[0].status == "listed" and "PBL" in r.dnsbl[0].meanings[0]
@@ -180,7 +192,7 @@ async def test_dns_that_never_answers_is_unknown_within_the_bound(
     with silent_udp_server() as silent:
         settings = _settings(dnsmasq, "clean", nameservers=(silent,), dns_timeout=0.5)
         check = await _run(settings)
-    r = check.result("open")
+    r = _valid(check.result("open"))
     assert r.ready == "unknown" and r.public_addresses == {}
     assert all(s.address is None and s.error for s in r.sightings)
     assert any("could not be learned" in x for x in r.reasons)
@@ -190,6 +202,8 @@ async def test_garbage_and_huge_answers_are_bounded_unknowns(dnsmasq: DnsmasqSer
     garbage = (await _run(_settings(dnsmasq, "garbage"))).result()
     huge = (await _run(_settings(dnsmasq, "huge"))).result()
     many = (await _run(_settings(dnsmasq, "many"))).result()
+    for r in (garbage, huge, many):
+        _valid(r)
     for r in (garbage, huge):
         assert r.ready == "unknown" and r.public_addresses == {}
         assert all(s.address is None for s in r.sightings)
