@@ -20,14 +20,17 @@ import pytest
 import trio
 
 from portprobe.model import ProbeResult, ProbeSpec, Reply
+from portprobe.probe import ProbeConfig, probe
 from portprobe.readiness.check import ReadinessCheck
 from portprobe.readiness.model import Readiness
+from portprobe.readiness.names import echoed_address
 from portprobe.readiness.settings import (
     ReadinessSettings,
     WhoamiMethod,
     load_readiness_settings,
 )
 from tests.dnsmasq_server import DnsmasqServer, dnsmasq_binary, run_dnsmasq, silent_udp_server
+from tests.servers import Transcript, serve_raw, spec
 
 CLEAN, GENERIC, NO_PTR, MISMATCH, MANY = (
     "198.51.100.7",
@@ -214,3 +217,33 @@ async def test_garbage_and_huge_answers_are_bounded_unknowns(dnsmasq: DnsmasqSer
     # 50 PTR names: a few checked, none confirms (they do not resolve): fail, bounded.
     assert len(many.ptr[0].names) <= 4 and many.ptr[0].iprev == "fail"
     assert many.ready == "no"
+
+
+async def test_a_real_probe_keeps_the_ehlo_echo() -> None:
+    """An Exim-style server echoes the client address in the EHLO reply's first line;
+    the probe keeps that line and readiness reads the address from it."""
+
+    async def exim_like(stream: trio.SocketStream, t: Transcript) -> None:
+        await stream.send_all(b"220 mx.echo.test ESMTP Exim 4.97\r\n")
+        buf = bytearray()
+        while (line := await t.read_line(stream, buf)) is not None:
+            if line.upper().startswith(b"EHLO"):
+                await stream.send_all(
+                    b"250-mx.echo.test Hello client.test [127.0.0.1]\r\n250 SIZE 52428800\r\n"
+                )
+            elif line.upper().startswith(b"QUIT"):
+                await stream.send_all(b"221 bye\r\n")
+                return
+
+    async with trio.open_nursery() as nursery:
+        port, _ = await serve_raw(nursery, exim_like)
+        result = await probe(spec(port, role=587), ProbeConfig(timeout=10.0))
+        nursery.cancel_scope.cancel()
+    assert result.state == "open" and result.ehlo == ("SIZE 52428800",)
+    assert echoed_address(result) == ("ipv4", "127.0.0.1")
+    check = ReadinessCheck(load_readiness_settings(None, dns_timeout=1))
+    check.observe(result)
+    r = check.result()
+    # Seen, reported, and not taken for a public address: loopback is nobody's sender.
+    assert [(s.method, s.address) for s in r.sightings] == [("ehlo-echo", "127.0.0.1")]
+    assert r.public_addresses == {}
