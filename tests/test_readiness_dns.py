@@ -46,7 +46,7 @@ GUARD = 60
 
 
 _SCHEMA = json.loads((Path(__file__).parent.parent / "reports/report.schema.json").read_text())
-_READINESS_SCHEMA = {**_SCHEMA["properties"]["readiness"], "$defs": _SCHEMA["$defs"]}
+_READINESS_SCHEMA = {"$ref": "#/$defs/readiness", "$defs": _SCHEMA["$defs"]}
 
 
 def _valid(r: Readiness) -> Readiness:
