@@ -5,10 +5,13 @@ that it asks nothing it should not)."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portprobe.errors import CatalogError, InputError
 from portprobe.model import ProbeResult, ProbeSpec, Reply
@@ -17,7 +20,7 @@ from portprobe.readiness.assess import assess, check_ehlo_name, decide_iprev
 from portprobe.readiness.check import ReadinessCheck
 from portprobe.readiness.dnsbl import decode, query_name
 from portprobe.readiness.model import DnsblCheck, GenericNameCheck, PtrCheck
-from portprobe.readiness.names import echoed_address, generic_name
+from portprobe.readiness.names import echoed_address, echoed_in, generic_name
 from portprobe.readiness.settings import (
     DnsblZone,
     ReadinessSettings,
@@ -430,3 +433,39 @@ async def test_result_after_an_outside_cancel_is_unknown(autojump_clock: object)
     r = check.result("open")
     assert r.ready == "unknown"
     assert r.dnsbl[0].status == "unknown" and r.dnsbl[0].reason == "not finished"
+
+
+# --- layers and hostile text -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "portprobe.readiness.settings",
+        "portprobe.readiness.names",
+        "portprobe.readiness.dnsbl",
+        "portprobe.readiness.assess",
+    ],
+)
+def test_pure_readiness_modules_import_no_io(module: str) -> None:
+    from tests.test_layers import FORBIDDEN, imported_by
+
+    loaded = imported_by(module)
+    bad = sorted(n for n in loaded if any(n == f or n.startswith(f + ".") for f in FORBIDDEN))
+    assert not bad, f"{module} imports {bad}"
+
+
+@given(st.text(max_size=300), st.one_of(st.none(), st.ip_addresses().map(str)))
+@settings(max_examples=300, deadline=None)
+def test_generic_name_never_raises(name: str, address: str | None) -> None:
+    check = generic_name(name, address)
+    assert check.matched is None or check.matched.lower() in name.lower()
+
+
+@given(st.lists(st.text(max_size=600), max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_echo_parsing_never_raises_and_only_returns_addresses(lines: list[str]) -> None:
+    found = echoed_in(tuple(lines))
+    if found is not None:
+        family, address = found
+        assert ipaddress.ip_address(address).version == (4 if family == "ipv4" else 6)

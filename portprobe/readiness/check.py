@@ -305,9 +305,12 @@ class ReadinessCheck:
             why = servers.message or servers.outcome
             sighting(None, f"cannot resolve {method.server}: {_one_line(why)}")
             return
-        server = servers.values[0]
         rdtype = _ADDRESS_TYPE[family] if method.style == "opendns" else "TXT"
-        answer = await self._query(method.query, rdtype, (server, method.port))
+        # A second address of the server gets a try when the first does not answer.
+        for server in servers.values[:2]:
+            answer = await self._query(method.query, rdtype, (server, method.port))
+            if answer.outcome not in FAILED:
+                break
         if answer.outcome != "ok":
             sighting(None, f"{method.query}: {_one_line(answer.message or answer.outcome)}")
             return
