@@ -159,7 +159,7 @@ def assess(
         advice.append("state it with --public-ip ADDR to check its reverse DNS and DNSBLs")
     notes += _disagreements(sightings)
     for s in sightings:
-        if s.address and not checkable(s.address):
+        if s.address and s.method != "stated" and not checkable(s.address):
             notes.append(
                 f"{s.source or s.method} saw us as {s.address}, a private address: "
                 "a NAT or proxy sits between here and there"

@@ -232,7 +232,7 @@ class ReadinessCheck:
                     version = ipaddress.ip_address(ip).version
                     family: Family = "ipv4" if version == 4 else "ipv6"
                     self._sightings.append(AddressSighting("stated", family, ip, "--public-ip"))
-                    self._start(ip)
+                    self._start(ip, stated=True)  # the user knows best
             else:
                 for method in settings.whoami:
                     for family in settings.families:
@@ -275,10 +275,10 @@ class ReadinessCheck:
 
     # -- the lookups -------------------------------------------------------------------
 
-    def _start(self, address: str) -> None:
+    def _start(self, address: str, *, stated: bool = False) -> None:
         if address in self._addresses or len(self._addresses) >= MAX_ADDRESSES:
             return
-        if not checkable(address) or self._nursery is None:
+        if not (stated or checkable(address)) or self._nursery is None:
             return
         self._addresses.append(address)
         self._nursery.start_soon(self._check_ptr, address)
