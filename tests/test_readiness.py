@@ -469,3 +469,22 @@ def test_echo_parsing_never_raises_and_only_returns_addresses(lines: list[str]) 
     if found is not None:
         family, address = found
         assert ipaddress.ip_address(address).version == (4 if family == "ipv4" else 6)
+
+
+def test_checks_lists_one_row_per_check() -> None:
+    r = assess(
+        {"ipv4": (ADDR,)},
+        (),
+        [PASS],
+        [CLEAN],
+        check_ehlo_name("other.test", [DnsAnswer("ok", ("192.0.2.50",))], [ADDR], []),
+        [PBL, DnsblCheck("bl.test", ADDR, "unknown", reason="timeout")],
+    )
+    rows = {name: passed for name, passed, _ in r.checks()}
+    assert rows == {
+        f"ptr {ADDR}": True,
+        "generic-name mail.good.test": True,
+        "ehlo-name other.test": False,
+        f"dnsbl zen.spamhaus.org {ADDR}": False,
+        f"dnsbl bl.test {ADDR}": None,
+    }
