@@ -35,6 +35,7 @@ from portprobe.vocab import FAMILIES, MAIL_PORTS, VERDICTS, Family
 if TYPE_CHECKING:
     from portprobe.outcome import Report
     from portprobe.pipeline import Pipeline
+    from portprobe.readiness.check import ReadinessCheck
 
 #: Called once for every finished probe, in completion order (progress lines, streaming).
 OnResult = Callable[[ProbeResult], None]
@@ -134,7 +135,11 @@ class DiagnoseRequest:
         for port in self.require_ports:
             if port not in self.ports:
                 raise InputError(f"--require-port: {port} is not among the probed ports")
-        # MERGE-READINESS: parse public_ips / dnsbl_zones with portprobe.readiness.settings
+        if self.public_ips or self.dnsbl_zones:
+            from portprobe.readiness.settings import parse_dnsbl_zone, parse_public_ip
+
+            put("public_ips", tuple(parse_public_ip(a) for a in self.public_ips))
+            put("dnsbl_zones", tuple(parse_dnsbl_zone(z) for z in self.dnsbl_zones))
         if self.require_ready and not self.readiness:
             raise InputError("--require-ready needs the readiness checks; drop --no-readiness")
         if not self.sysfs.is_dir():
@@ -143,6 +148,18 @@ class DiagnoseRequest:
     @property
     def uses_catalog(self) -> bool:
         return not self.domains and not self.targets
+
+    @property
+    def checks_readiness(self) -> bool:
+        """Readiness asks the internet about *this machine*; a run that only probes
+        loopback literals is a local test, and its whoami and DNSBL queries would leave
+        through the system resolver for nothing, so it skips them (and says so), unless
+        ``--public-ip`` names the address to check."""
+        if not self.readiness:
+            return False
+        if self.uses_catalog or self.domains or self.public_ips:
+            return True
+        return not all(_is_loopback(t) for t in self.targets)
 
     def to_dict(self) -> dict[str, Any]:
         """The report's ``parameters``: the options as resolved (reports/README.md)."""
@@ -175,6 +192,21 @@ class DiagnoseRequest:
             "sysfs": str(self.sysfs),
             "platform": self.platform,
         }
+
+
+def _is_loopback(target: str) -> bool:
+    import ipaddress
+
+    from portprobe.targets.resolve import parse_target
+
+    literal = parse_target(target)[1]
+    return literal is not None and ipaddress.ip_address(literal).is_loopback
+
+
+LOOPBACK_NOTE = (
+    "Mail readiness was not checked: every target is a loopback address, so this run says "
+    "nothing about this machine's public address (--public-ip with --domain checks it)."
+)
 
 
 def _load_tls(ca_file: Path | None) -> Any:
@@ -237,6 +269,22 @@ class Diagnosis:
             tls=_load_tls(request.ca_file),
             on_result=self._result_arrived,
         )
+        self._readiness: ReadinessCheck | None = None
+        if request.checks_readiness:
+            from portprobe.readiness.check import ReadinessCheck
+            from portprobe.readiness.settings import load_readiness_settings
+
+            settings = load_readiness_settings(
+                request.catalog,
+                extra_zones=request.dnsbl_zones,
+                public_ips=request.public_ips,
+                ehlo_name=request.ehlo_name,
+                dns_timeout=request.dns_timeout,
+                nameservers=nameservers,
+                families=request.families,
+                echo_wait=request.timeout,
+            )
+            self._readiness = ReadinessCheck(settings)
         self.started_at: datetime | None = None
 
     @property
@@ -245,22 +293,39 @@ class Diagnosis:
         return self._pipeline.warnings
 
     def _result_arrived(self, result: ProbeResult) -> None:
+        if self._readiness is not None:
+            self._readiness.observe(result)  # servers that echo our address in EHLO
         if self._on_result is not None:
             self._on_result(result)
 
     async def run(self) -> None:
+        """Probe, and check readiness alongside; every lookup and probe is bounded."""
+        import trio
+
         if self.started_at is not None:
             raise RuntimeError("a Diagnosis runs once; make a new one")
         self.started_at = datetime.now(UTC)
-        await self._pipeline.run()
+        probes_done = trio.Event()
+        async with trio.open_nursery() as nursery:
+            if self._readiness is not None:
+                nursery.start_soon(self._readiness.run, probes_done)
+            try:
+                await self._pipeline.run()
+            finally:
+                probes_done.set()
 
     def report(self, *, interrupted: bool = False) -> Report:
+        from dataclasses import replace
+
         from portprobe.report import build_report
 
         finished_at = datetime.now(UTC)
-        return build_report(
+        plan = self._pipeline.plan()
+        if self.request.readiness and not self.request.checks_readiness:
+            plan = replace(plan, notes=(*plan.notes, LOOPBACK_NOTE))
+        report = build_report(
             results=self._pipeline.results(),
-            plan=self._pipeline.plan(),
+            plan=plan,
             parameters=self.request.to_dict(),
             tool_version=__version__,
             started_at=self.started_at or finished_at,
@@ -270,6 +335,9 @@ class Diagnosis:
             warnings=self.warnings,
             hostname=socket.gethostname() or None,
         )
+        if self._readiness is not None:
+            report = replace(report, readiness=self._readiness.result(report.verdict.port25))
+        return report
 
 
 async def diagnose(request: DiagnoseRequest, *, on_result: OnResult | None = None) -> Report:

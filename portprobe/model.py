@@ -185,6 +185,9 @@ class ProbeResult:
     error: ErrorInfo | None = None
     timings: Timings = field(default_factory=Timings)
     quit_sent: bool = False
+    # The first line of the EHLO/HELO reply (``host Hello name [IP]``): where servers echo
+    # the client address (mail readiness reads it); not part of the JSON report.
+    ehlo_hello: str | None = None
 
     @property
     def connected(self) -> bool:

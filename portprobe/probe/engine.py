@@ -112,6 +112,7 @@ class _Observation:
     error: ErrorInfo | None = None
     times: dict[str, float] = field(default_factory=dict)
     quit_sent: bool = False
+    ehlo_hello: str | None = None
 
     def fail(self, state: State | None, error: ErrorInfo) -> None:
         if state is not None:
@@ -201,6 +202,7 @@ async def probe(
             total=_ms(total),
         ),
         quit_sent=obs.quit_sent,
+        ehlo_hello=obs.ehlo_hello,
     )
 
 
@@ -369,6 +371,7 @@ async def _ehlo(session: SMTPSession, obs: _Observation, name: str) -> tuple[str
     if "ehlo" not in obs.times:
         obs.times["ehlo"] = _ms(trio.current_time() - started)
     if reply.code == 250:
+        obs.ehlo_hello = reply.lines[0] if reply.lines else None
         obs.ehlo = ehlo_keywords(reply)
         return obs.ehlo
     if 500 <= reply.code < 600:

@@ -134,6 +134,26 @@ class Readiness:
         seen += list(self.ptr_names())
         return tuple(dict.fromkeys(seen))
 
+    def checks(self) -> tuple[tuple[str, bool | None, str], ...]:
+        """One ``(name, passed, detail)`` per check, for renderers that list checks (a
+        JUnit testcase each): ``passed`` None means the check gave no answer."""
+        rows: list[tuple[str, bool | None, str]] = []
+        for p in self.ptr:
+            ok = {"pass": True, "fail": False, "permerror": False}.get(p.iprev)
+            rows.append((f"ptr {p.address}", ok, p.message or f"iprev {p.iprev}"))
+        for g in self.generic_name:
+            detail = f"{g.rule}: {g.matched}" if g.matched else "not generic"
+            rows.append((f"generic-name {g.name}", not g.generic, detail))
+        if self.ehlo_name is not None:
+            e = self.ehlo_name
+            ok = e.resolves_to_public if e.matches_ptr is not False else False
+            rows.append((f"ehlo-name {e.name}", ok, e.message or "resolves to the public address"))
+        for d in self.dnsbl:
+            ok = {"listed": False, "not-listed": True}.get(d.status)
+            detail = "; ".join(d.meanings) or d.reason or d.status
+            rows.append((f"dnsbl {d.zone} {d.address}", ok, detail))
+        return tuple(rows)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ready": self.ready,

@@ -197,7 +197,7 @@ class _Checker:
     # -- checking ---------------------------------------------------------------------
 
     def catalog(self, data: Mapping[str, Any]) -> Catalog:
-        self._unknown_keys(data, {"schema", "limits", "provider"}, "top level")
+        self._unknown_keys(data, {"schema", "limits", "provider", "whoami", "dnsbl"}, "top level")
         schema = data.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION or isinstance(schema, bool):
             raise self.fail(

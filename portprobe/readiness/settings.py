@@ -1,0 +1,296 @@
+"""What a readiness check asks, of whom, and how it reads the answers (pure, no I/O).
+
+The whoami methods and the DNSBL zones with their code tables live in the catalog TOML
+(``[[whoami]]`` and ``[[dnsbl]]``, documented at the top of ``targets/catalog.toml``), so
+a user or a test can point them at other servers. A ``--catalog`` file without those
+sections gets the built-in ones. Every problem is one line naming the file and the value.
+
+This module imports no dnspython and no trio.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from portprobe.errors import CatalogError, InputError
+from portprobe.protocol.text import shorten, visible
+from portprobe.vocab import FAMILIES, Family
+
+#: How a whoami server answers: ``opendns`` style is an A/AAAA record of the query name
+#: holding the address it saw; ``google`` style is a TXT record holding it.
+WhoamiStyle = Literal["opendns", "google"]
+WHOAMI_STYLES: Final[tuple[WhoamiStyle, ...]] = ("opendns", "google")
+SECTIONS: Final = ("whoami", "dnsbl")
+#: A zone is a DNS name: labels of letters, digits and '-', at least two of them.
+_LABEL: Final = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+#: Enough for anyone's list of lists; more is a mistake (and many queries per run).
+MAX_ZONES: Final = 16
+MAX_WHOAMI: Final = 8
+#: How long ``run`` waits for the probes to finish before it folds in EHLO echoes.
+DEFAULT_ECHO_WAIT: Final = 30.0
+
+
+@dataclass(frozen=True)
+class WhoamiMethod:
+    """Ask ``server`` (a host name, resolved through the configured resolver) about
+    ``query``; its answer is the address our query came from."""
+
+    style: WhoamiStyle
+    server: str
+    query: str
+    port: int = 53
+
+
+@dataclass(frozen=True)
+class DnsblZone:
+    """One DNS blocklist and the meaning of each answer it documents.
+
+    ``listed`` maps a documented listing answer to its meaning; ``errors`` maps an
+    answer the list documents as an error to its reason. Anything else is undocumented
+    and therefore ``unknown``, never ``listed``. ``test_listed``/``test_clean`` are the
+    list's published test entries (IPv4 addresses whose reversed form is queried).
+    """
+
+    zone: str
+    name: str = ""
+    listed: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+    test_listed: str | None = None
+    test_clean: str | None = None
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.zone
+
+
+@dataclass(frozen=True)
+class ReadinessSettings:
+    whoami: tuple[WhoamiMethod, ...]
+    dnsbl: tuple[DnsblZone, ...]
+    public_ips: tuple[str, ...] = ()
+    ehlo_name: str | None = None
+    dns_timeout: float = 5.0
+    nameservers: tuple[tuple[str, int], ...] = ()
+    families: tuple[Family, ...] = FAMILIES
+    enabled: bool = True
+    echo_wait: float = DEFAULT_ECHO_WAIT
+    resolv_conf: str = "/etc/resolv.conf"
+
+
+def parse_public_ip(text: str) -> str:
+    """``--public-ip`` value as a normalised IP literal; InputError naming it otherwise."""
+    raw = text.strip()
+    if raw.startswith("[") and raw.endswith("]"):
+        raw = raw[1:-1]
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        shown = shorten(visible(text), 60)
+        raise InputError(f"--public-ip {shown!r}: not an IPv4 or IPv6 address") from None
+    return str(address)
+
+
+def zone_problem(text: str) -> str | None:
+    """Why ``text`` is not a DNS zone name we can query under, or None."""
+    name = text[:-1] if text.endswith(".") else text
+    if not name or len(name) > 253 or not name.isascii():
+        return "not a domain name (ASCII, 1-253 characters; IDNA as xn--...)"
+    labels = name.split(".")
+    if len(labels) < 2:
+        return "not a domain name (needs at least two labels, like zen.spamhaus.org)"
+    if not all(_LABEL.match(label) for label in labels):
+        return "not a domain name (labels of letters, digits and '-')"
+    return None
+
+
+def parse_dnsbl_zone(text: str) -> str:
+    """``--dnsbl`` value as a lower-case zone without the final dot; InputError otherwise."""
+    problem = zone_problem(text.strip())
+    if problem is not None:
+        shown = shorten(visible(text), 60)
+        raise InputError(f"--dnsbl {shown!r}: {problem}")
+    return text.strip().rstrip(".").lower()
+
+
+def load_readiness_settings(
+    catalog_path: Path | None,
+    *,
+    extra_zones: Sequence[str] = (),
+    public_ips: Sequence[str] = (),
+    ehlo_name: str | None = None,
+    dns_timeout: float,
+    nameservers: Sequence[tuple[str, int]] = (),
+    families: Sequence[Family] = FAMILIES,
+    enabled: bool = True,
+    echo_wait: float = DEFAULT_ECHO_WAIT,
+) -> ReadinessSettings:
+    """Whoami methods and DNSBL zones from ``catalog_path`` (or the built-in catalog),
+    plus the user's options. Raises CatalogError / InputError, one line each."""
+    builtin = _read_builtin()
+    whoami, zones = builtin
+    if catalog_path is not None:
+        label = str(catalog_path)
+        try:
+            text = Path(catalog_path).read_text("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CatalogError(f"{label}: not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise CatalogError(f"{label}: cannot read: {exc.strerror or exc}") from None
+        own_whoami, own_zones = parse_readiness_sections(text, label)
+        whoami = own_whoami if own_whoami is not None else whoami
+        zones = own_zones if own_zones is not None else zones
+    assert whoami is not None and zones is not None  # the built-in file has both
+    known = {z.zone for z in zones}
+    added = list(zones)
+    for text in extra_zones:
+        zone = parse_dnsbl_zone(text)
+        if zone not in known:
+            known.add(zone)
+            added.append(DnsblZone(zone=zone))
+    stated = tuple(dict.fromkeys(parse_public_ip(ip) for ip in public_ips))
+    return ReadinessSettings(
+        whoami=whoami,
+        dnsbl=tuple(added),
+        public_ips=stated,
+        ehlo_name=ehlo_name,
+        dns_timeout=dns_timeout,
+        nameservers=tuple(nameservers),
+        families=tuple(families),
+        enabled=enabled,
+        echo_wait=echo_wait,
+    )
+
+
+def _read_builtin() -> tuple[tuple[WhoamiMethod, ...] | None, tuple[DnsblZone, ...] | None]:
+    text = resources.files("portprobe.targets").joinpath("catalog.toml").read_text("utf-8")
+    return parse_readiness_sections(text, "<built-in catalog.toml>")
+
+
+def parse_readiness_sections(
+    text: str, label: str = "<catalog>"
+) -> tuple[tuple[WhoamiMethod, ...] | None, tuple[DnsblZone, ...] | None]:
+    """The ``[[whoami]]`` and ``[[dnsbl]]`` sections of a catalog (None: section absent)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{label}: invalid TOML: {exc}") from None
+    whoami = data.get("whoami")
+    zones = data.get("dnsbl")
+    return (
+        None if whoami is None else _whoami_section(whoami, label),
+        None if zones is None else _dnsbl_section(zones, label),
+    )
+
+
+def _fail(label: str, where: str, problem: str) -> CatalogError:
+    return CatalogError(f"{label}: {where}: {problem}")
+
+
+def _keys(raw: Mapping[str, Any], allowed: set[str], label: str, where: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            expected = ", ".join(sorted(allowed))
+            raise _fail(label, where, f"unknown key {key!r} (expected one of: {expected})")
+
+
+def _string(raw: Mapping[str, Any], key: str, label: str, where: str, default: str = "") -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise _fail(label, where, f"{key} must be a string, not {value!r}")
+    return value
+
+
+def _whoami_section(raw: Any, label: str) -> tuple[WhoamiMethod, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_WHOAMI:
+        raise _fail(label, "[[whoami]]", f"must be 0-{MAX_WHOAMI} tables")
+    methods = []
+    for index, entry in enumerate(raw):
+        where = f"whoami #{index + 1}"
+        if not isinstance(entry, dict):
+            raise _fail(label, where, "is not a table")
+        _keys(entry, {"style", "server", "query", "port"}, label, where)
+        style = entry.get("style")
+        if style not in WHOAMI_STYLES:
+            raise _fail(label, where, f"style {style!r} is not one of: opendns, google")
+        names = {}
+        for key in ("server", "query"):
+            value = _string(entry, key, label, where)
+            problem = zone_problem(value)
+            if problem is not None:
+                raise _fail(label, where, f"{key} {shorten(visible(value), 60)!r}: {problem}")
+            names[key] = value.rstrip(".").lower()
+        port = entry.get("port", 53)
+        if type(port) is not int or not 1 <= port <= 65535:
+            raise _fail(label, where, f"port must be a whole number 1-65535, not {port!r}")
+        methods.append(WhoamiMethod(style, names["server"], names["query"], port))
+    return tuple(methods)
+
+
+def _dnsbl_section(raw: Any, label: str) -> tuple[DnsblZone, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_ZONES:
+        raise _fail(label, "[[dnsbl]]", f"must be 0-{MAX_ZONES} tables")
+    zones: list[DnsblZone] = []
+    for index, entry in enumerate(raw):
+        where = f"dnsbl #{index + 1}"
+        if not isinstance(entry, dict):
+            raise _fail(label, where, "is not a table")
+        allowed = {"zone", "name", "source", "listed", "errors", "test_listed", "test_clean"}
+        _keys(entry, allowed, label, where)
+        zone = _string(entry, "zone", label, where)
+        problem = zone_problem(zone)
+        if problem is not None:
+            raise _fail(label, where, f"zone {shorten(visible(zone), 60)!r}: {problem}")
+        zone = zone.rstrip(".").lower()
+        where = f'dnsbl "{zone}"'
+        if any(z.zone == zone for z in zones):
+            raise _fail(label, where, "is defined twice")
+        listed = _code_table(entry.get("listed", {}), label, where, "listed")
+        errors = _code_table(entry.get("errors", {}), label, where, "errors")
+        both = sorted(set(listed) & set(errors))
+        if both:
+            raise _fail(label, where, f"answer {both[0]} is in both listed and errors")
+        tests = {}
+        for key in ("test_listed", "test_clean"):
+            value = entry.get(key)
+            if value is not None:
+                tests[key] = _ipv4(value, label, where, key)
+        zones.append(
+            DnsblZone(
+                zone=zone,
+                name=_string(entry, "name", label, where),
+                listed=listed,
+                errors=errors,
+                test_listed=tests.get("test_listed"),
+                test_clean=tests.get("test_clean"),
+                source=_string(entry, "source", label, where),
+            )
+        )
+    return tuple(zones)
+
+
+def _ipv4(value: Any, label: str, where: str, key: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise _fail(label, where, f"{key} {value!r} is not an IPv4 address") from None
+
+
+def _code_table(raw: Any, label: str, where: str, key: str) -> dict[str, str]:
+    """``{"127.0.0.2" = "meaning", ...}``: every key an IPv4 answer, every value text."""
+    if not isinstance(raw, dict):
+        raise _fail(label, where, f"{key} must be a table of answer = meaning")
+    table: dict[str, str] = {}
+    for answer, meaning in raw.items():
+        address = _ipv4(answer, label, where, f"{key} answer")
+        if not isinstance(meaning, str) or not meaning.strip():
+            raise _fail(label, where, f"{key} {answer}: the meaning must be non-empty text")
+        table[address] = meaning.strip()
+    return table
