@@ -203,9 +203,9 @@ class _Checker:
         """1-based first and last line of the ``entry``-th ``[[platform]]`` block."""
         if entry is None:
             return 1, len(self.lines)
-        starts = [
-            n for n, raw in enumerate(self.lines, 1) if _header(raw) == "[[platform]]"
-        ] + [len(self.lines) + 1]
+        starts = [n for n, raw in enumerate(self.lines, 1) if _header(raw) == "[[platform]]"] + [
+            len(self.lines) + 1
+        ]
         if entry + 1 >= len(starts):
             return 1, len(self.lines)
         return starts[entry], starts[entry + 1] - 1
@@ -317,8 +317,7 @@ class _Checker:
         ci = raw.get("ci")
         if kind == "ci" and ci not in CI_SYSTEMS:
             raise self.fail(
-                f"{where}: a kind \"ci\" entry needs ci, one of {', '.join(CI_SYSTEMS)}, "
-                f"not {ci!r}",
+                f'{where}: a kind "ci" entry needs ci, one of {", ".join(CI_SYSTEMS)}, not {ci!r}',
                 index,
                 "ci" if "ci" in raw else "kind",
             )
@@ -359,9 +358,7 @@ class _Checker:
             confirm_dmi=confirm_dmi,
         )
 
-    def _variant(
-        self, raw: Any, where: str, index: int, number: int, parent: Policy
-    ) -> Variant:
+    def _variant(self, raw: Any, where: str, index: int, number: int, parent: Policy) -> Variant:
         if not isinstance(raw, dict):
             raise self.fail(f"{where}: variant #{number + 1} is not a table", index)
         allowed = {"id", "label", "blocked", "unblock", "how", "source", "read", "verified"}
@@ -391,8 +388,7 @@ class _Checker:
         for key in raw:
             if key not in allowed:
                 raise self.fail(
-                    f"{where}: unknown key {key!r} (expected one of: "
-                    f"{', '.join(sorted(allowed))})",
+                    f"{where}: unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})",
                     index,
                     key,
                     variant,
@@ -454,7 +450,9 @@ class _Checker:
                     variant,
                 )
         if len(set(blocked)) != len(blocked):
-            raise self.fail(f"{where}: a port is listed twice in blocked", index, "blocked", variant)
+            raise self.fail(
+                f"{where}: a port is listed twice in blocked", index, "blocked", variant
+            )
         unblock = raw.get("unblock")
         if unblock not in UNBLOCKS:
             raise self.fail(
@@ -525,7 +523,7 @@ class _Checker:
         env = raw.get("env", {})
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise self.fail(
-                f"{where}: match.env must be a table of VARIABLE = \"value\"", index, "env"
+                f'{where}: match.env must be a table of VARIABLE = "value"', index, "env"
             )
         if kind == "ci" and not env:
             raise self.fail(f'{where}: a kind "ci" entry needs match.env', index, "match")
