@@ -301,15 +301,20 @@ def detect_environment(
 def _hits(
     clouds: Sequence[PlatformInfo], evidence: list[Clue], dmi: Mapping[str, str]
 ) -> list[PlatformInfo]:
-    hits: list[PlatformInfo] = []
+    found: dict[str, tuple[PlatformInfo, list[tuple[str, str]]]] = {}
     for entry in clouds:
         for name, patterns in entry.match.dmi:
             value = dmi.get(name)
             if value is not None and _matches(value, patterns):
-                evidence.append(Clue(f"dmi:{name}", value, _indicates(entry)))
-                if entry not in hits:
-                    hits.append(entry)
-    return _prune(hits)
+                found.setdefault(entry.id, (entry, []))[1].append((name, value))
+    hits = _prune([entry for entry, _ in found.values()])
+    for entry, seen in found.values():
+        # A vendor string that yields (Microsoft Corporation beside Azure's asset tag) is
+        # still evidence: for the entry it yielded to.
+        winner = next((h for h in hits if h.id in entry.yields_to), entry)
+        for name, value in seen:
+            evidence.append(Clue(f"dmi:{name}", value, _indicates(winner)))
+    return hits
 
 
 def _prune(hits: list[PlatformInfo]) -> list[PlatformInfo]:
