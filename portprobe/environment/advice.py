@@ -143,7 +143,8 @@ def advise(
         if summary.reachable:
             notes.append(f"Unexpected: {label} {maybe}blocks port {port}, yet it answered here.")
         else:
-            notes.append(f"Port {port} failed too, as {label} {maybe}documents.")
+            says = f"{label}'s policy says" + (" (reportedly)" if maybe else "")
+            notes.append(f"Port {port} failed too, as {says}.")
     return replace(env, advice=tuple(dict.fromkeys(advice)), notes=tuple(dict.fromkeys(notes)))
 
 
