@@ -619,7 +619,7 @@ def test_an_ambiguous_platform_asks_for_platform() -> None:
 
 
 def validate(env: Environment) -> None:
-    schema = {"$defs": SCHEMA["$defs"], **SCHEMA["properties"]["environment"]}
+    schema = {"$defs": SCHEMA["$defs"], **SCHEMA["$defs"]["environment_or_null"]}
     jsonschema.validate(env.to_dict(), schema)
 
 
@@ -631,7 +631,7 @@ def test_environment_json_follows_the_schema(tree: str) -> None:
 
 
 def test_schema_allows_null_and_refuses_unknown_words() -> None:
-    schema = {"$defs": SCHEMA["$defs"], **SCHEMA["properties"]["environment"]}
+    schema = {"$defs": SCHEMA["$defs"], **SCHEMA["$defs"]["environment_or_null"]}
     jsonschema.validate(None, schema)
     bad = Environment(platform="unknown", ci=None).to_dict() | {"platform": "heroku"}
     with pytest.raises(jsonschema.ValidationError):
