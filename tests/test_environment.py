@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from datetime import date
 from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portprobe.environment.advice import advise, filter_generic_advice
 from portprobe.environment.detect import (
@@ -686,3 +689,32 @@ def test_a_user_file_with_escape_sequences_is_listed_safely() -> None:
 
 def test_catalog_type_is_exported_for_callers() -> None:
     assert isinstance(CATALOG, PlatformCatalog)
+
+
+def test_detection_and_advice_import_no_network_code() -> None:
+    """Local only, by construction: no trio, socket, ssl or dnspython behind detection."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, portprobe.environment.advice, portprobe.environment.detect, "
+        "portprobe.render.platforms; "
+        "print(sorted(m for m in ('trio', 'socket', 'ssl', 'dns', 'typer', 'tabulate') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
+
+
+@settings(max_examples=60, deadline=None)
+@given(content=st.binary(max_size=600), ptr=st.text(max_size=80))
+def test_any_bytes_in_a_dmi_file_give_printable_bounded_evidence(content: bytes, ptr: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        sysfs = dmi_tree(Path(tmp), {"sys_vendor": content, "chassis_asset_tag": content})
+        env = detect(sysfs, ptr_names=[ptr])
+    for clue in env.evidence:
+        assert len(clue.value) <= max(VALUE_LIMIT, 253)
+        assert all(ch.isprintable() for ch in clue.value), clue
+    validate(env)
