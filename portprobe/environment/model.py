@@ -59,6 +59,8 @@ class Environment:
     ci_hosted: bool | None = None  # GitHub Actions: RUNNER_ENVIRONMENT github-hosted
     advice: tuple[str, ...] = ()  # the platform's own next step for this verdict
     notes: tuple[str, ...] = ()  # documented policy compared with what was measured
+    profile: str | None = None  # the platforms.toml entry whose policy applies ("aws")
+    variant: str | None = None  # its account type, when stated (--platform azure:payg)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,4 +71,6 @@ class Environment:
             "ci_hosted": self.ci_hosted,
             "advice": list(self.advice),
             "notes": list(self.notes),
+            "profile": self.profile,
+            "variant": self.variant,
         }
