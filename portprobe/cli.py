@@ -391,9 +391,40 @@ def targets(
         print(render_catalog_table(loaded, color=color_enabled(sys.stdout)))
 
 
+@app.command()
+def platforms(
+    json_: Annotated[bool, typer.Option("--json", help="Print the data file as JSON.")] = False,
+    sources: Annotated[bool, typer.Option("--sources", help="Show each source URL.")] = False,
+) -> None:
+    """List the platforms portprobe recognises: how, the ports each blocks, how to lift it.
+
+    Examples:
+
+      portprobe platforms
+
+      portprobe platforms --sources
+
+      portprobe platforms --json | jq '.platforms[].id'
+    """
+    from portprobe.cli_terminal import color_enabled
+    from portprobe.environment.platforms import load_platforms
+    from portprobe.render.platforms import platforms_to_dict, render_platforms_table
+
+    loaded = load_platforms()
+    if json_:
+        import json
+
+        print(json.dumps(platforms_to_dict(loaded), indent=2))
+    else:
+        table = render_platforms_table(
+            loaded, color=color_enabled(sys.stdout), show_sources=sources
+        )
+        print(table)
+
+
 # --- entry point ---------------------------------------------------------------------------
 
-_COMMANDS = ("diagnose", "targets")
+_COMMANDS = ("diagnose", "targets", "platforms")
 _ROOT_FLAGS = ("--help", "-h", "--version", "--install-completion", "--show-completion")
 
 

@@ -19,6 +19,7 @@ keep what it found, cancel the scope around :meth:`Diagnosis.run` and call
 from __future__ import annotations
 
 import math
+import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -269,6 +270,13 @@ class Diagnosis:
             tls=_load_tls(request.ca_file),
             on_result=self._result_arrived,
         )
+        from portprobe.environment.detect import check_platform
+        from portprobe.environment.platforms import load_platforms
+
+        self._platforms = load_platforms()
+        self._platform = (
+            check_platform(request.platform, self._platforms) if request.platform else None
+        )
         self._readiness: ReadinessCheck | None = None
         if request.checks_readiness:
             from portprobe.readiness.check import ReadinessCheck
@@ -337,7 +345,29 @@ class Diagnosis:
         )
         if self._readiness is not None:
             report = replace(report, readiness=self._readiness.result(report.verdict.port25))
-        return report
+        return self._with_environment(report)
+
+    def _with_environment(self, report: Report) -> Report:
+        """Where this runs turns the verdict into that platform's own next step."""
+        from dataclasses import replace
+
+        from portprobe.environment.advice import advise, filter_generic_advice
+        from portprobe.environment.detect import detect_environment
+
+        environment = detect_environment(
+            sysfs=self.request.sysfs,
+            environ=os.environ if self.request.environ is None else self.request.environ,
+            ptr_names=report.readiness.ptr_names() if report.readiness is not None else (),
+            override=self._platform,
+            platforms=self._platforms,
+        )
+        environment = advise(
+            environment, self._platforms, verdict=report.verdict, ports=report.ports
+        )
+        generic = filter_generic_advice(report.verdict.advice, environment, self._platforms)
+        return replace(
+            report, environment=environment, verdict=replace(report.verdict, advice=generic)
+        )
 
 
 async def diagnose(request: DiagnoseRequest, *, on_result: OnResult | None = None) -> Report:
