@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from portprobe.model import CertInfo, ErrorInfo, ProbeResult, Reply, Timings, TLSInfo
 from portprobe.outcome import Report
 from portprobe.render import FORMATS, render, verdict_line
-from portprobe.render import junit as _junit
 from portprobe.render import markdown as _markdown
 from portprobe.render import table as _table
+from portprobe.render.junit import render_junit
 from tests.builders import PROVIDERS, dropped, healthy, open_, spec
 from tests.builders import typed_report_for as report_for
 from tests.test_verdict import BY_ID
@@ -31,10 +31,6 @@ def render_table(report: Report, **kw: Any) -> str:
 
 def render_markdown(report: Report) -> str:
     return _markdown.render_markdown(report.to_dict())
-
-
-def render_junit(report: Report) -> str:
-    return _junit.render_junit(report.to_dict())
 
 
 # ESC/OSC (retitle, hyperlink, clipboard), CSI clear screen, NUL, BEL, backspace, DEL, the
