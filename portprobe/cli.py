@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from portprobe import __version__, defaults
+from portprobe import __version__, cli_merge, defaults
 from portprobe.exit_codes import INTERNAL_ERROR, INTERRUPTED, USAGE
 
 ISSUES_URL = "the portprobe issue tracker"
@@ -356,13 +356,16 @@ def targets(
         print(render_catalog_table(loaded, color=_color_ok(sys.stdout)))
 
 
+cli_merge.register(app)
+
+
 def _color_ok(stream: Any) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
 
 
 # --- entry point ---------------------------------------------------------------------------
 
-_COMMANDS = ("diagnose", "targets")
+_COMMANDS = ("diagnose", "targets", "merge")
 _ROOT_FLAGS = ("--help", "-h", "--version", "--install-completion", "--show-completion")
 
 
