@@ -7,12 +7,16 @@ parser node_exporter's textfile collector shares, plus its naming lint).
 
 from __future__ import annotations
 
+import configparser
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from portprobe.environment.model import Environment
@@ -180,3 +184,49 @@ def test_rejected_probe_is_not_success() -> None:
     assert success[("alpha", "25")] == 0
     reach = {(lb["port"], lb["family"]): v for lb, v in got["portprobe_port_reachable"]}
     assert reach[("25", "ipv4")] == 1  # it connected
+
+
+# --- contrib: what ships beside the format -------------------------------------------------
+
+CONTRIB = Path(__file__).resolve().parent.parent / "contrib"
+
+
+def test_alert_rules_load_and_name_the_blocked_verdict() -> None:
+    rules_file = CONTRIB / "prometheus" / "portprobe-alerts.yml"
+    doc = yaml.safe_load(rules_file.read_text())
+    rules = {r["alert"]: r for g in doc["groups"] for r in g["rules"]}
+    assert rules["Port25Blocked"]["expr"] == 'portprobe_verdict{verdict="blocked"} == 1'
+    names = set(samples(render_openmetrics(report_for(BY_ID["open-everywhere"].results))))
+    names |= {"portprobe_ready", "portprobe_tls_cert_expiry_timestamp_seconds"}
+    for rule in rules.values():  # every metric a rule reads is one we write
+        for metric in re.findall(r"portprobe_[a-z_]+", rule["expr"]):
+            assert metric in names, (rule["alert"], metric)
+    if shutil.which("promtool"):
+        proc = subprocess.run(
+            ["promtool", "check", "rules", str(rules_file)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_systemd_units_write_the_textfile_every_15_minutes() -> None:
+    service = configparser.ConfigParser(strict=False, interpolation=None)
+    service.read(CONTRIB / "systemd" / "portprobe.service")
+    argv = shlex.split(service["Service"]["ExecStart"])
+    assert argv[1:3] == ["--format", "openmetrics"]
+    assert argv[argv.index("-o") + 1].endswith("/textfile_collector/portprobe.prom")
+    # Verdict exit codes are not unit failures (spec: 3 blocked ... 8 offline).
+    assert service["Service"]["SuccessExitStatus"].split() == ["3", "4", "5", "6", "7", "8"]
+    timer = configparser.ConfigParser(strict=False, interpolation=None)
+    timer.read(CONTRIB / "systemd" / "portprobe.timer")
+    assert timer["Timer"]["OnCalendar"] == "*:0/15"
+    if shutil.which("systemd-analyze"):
+        proc = subprocess.run(
+            ["systemd-analyze", "calendar", timer["Timer"]["OnCalendar"]],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0 and "*-*-* *:00/15:00" in proc.stdout, proc.stdout
