@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +66,14 @@ def resolve(text: str, inputs: dict[str, str]) -> str:
     return INPUT.sub(lambda m: inputs[m.group(1)], text)
 
 
-def run_action(tmp_path: Path, inputs: dict[str, str]) -> dict[str, Any]:
-    """Run every step in order; stop at the first failing one, as the runner does."""
+def run_action(
+    tmp_path: Path, inputs: dict[str, str], prefix: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run every step in order; stop at the first failing one, as the runner does.
+
+    ``prefix`` runs each step inside something (the lab's client namespace); the step's
+    environment is exactly the one built here (``env -i``), as on a fresh runner.
+    """
     gh = tmp_path / "gh"
     gh.mkdir()
     files = {name: gh / name for name in ("output", "summary", "path")}
@@ -104,11 +110,21 @@ def run_action(tmp_path: Path, inputs: dict[str, str]) -> dict[str, Any]:
             **{k: resolve(str(v), inputs) for k, v in (step.get("env") or {}).items()},
         }
         proc = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            [
+                *prefix,
+                "env",
+                "-i",
+                *(f"{k}={v}" for k, v in env.items()),
+                "bash",
+                "--noprofile",
+                "--norc",
+                "-eo",
+                "pipefail",
+                str(script),
+            ],
             capture_output=True,
             text=True,
-            env=env,
-            timeout=120,
+            timeout=180,
         )
         steps.append(proc)
         if proc.returncode != 0:
