@@ -8,6 +8,8 @@ more perfdata, each item ``'label'=value[UOM];[warn];[crit];[min];[max]``.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -134,3 +136,27 @@ def test_hostile_text_cannot_break_the_plugin_format() -> None:
     assert out.count("|") == 2
     assert all(PERF.fullmatch(i) for i in perfdata(out))
     assert len(out.split("\n", 1)[0]) < 80
+
+
+@pytest.mark.parametrize(
+    ("params", "word"),
+    [
+        ({"expect": ["open"]}, "OK"),
+        ({"expect": ["blocked"]}, "CRITICAL"),
+        ({"require_ports": [2525]}, "CRITICAL"),  # not probed
+        ({"expect": ["open"], "require_ports": [587]}, "OK"),
+    ],
+)
+def test_the_runs_own_assertions_from_its_parameters(
+    params: dict[str, list[Any]], word: str
+) -> None:
+    # render("nagios", report) takes no options: it must agree with the exit code the
+    # CLI computes from the same --expect / --require-port.
+    base = report_for(BY_ID["open-everywhere"].results)
+    report = replace(base, parameters={**base.parameters, **params})
+    first = render("nagios", report).split("\n", 1)[0]
+    assert first.startswith(f"PORTPROBE {word} - port 25 open"), first
+    if params.get("expect") == ["blocked"]:
+        assert "port 25 open, expected blocked" in first
+    if params.get("require_ports") == [2525]:
+        assert "port 2525 was not probed" in first

@@ -115,13 +115,42 @@ def _port_lines(report: Report) -> tuple[list[str], list[str]]:
     return lines, perf
 
 
+def run_assertions(report: Report) -> tuple[tuple[str, ...], str | None]:
+    """The run's own ``--expect`` and its assertion failure, from ``report.parameters``.
+
+    So ``render("nagios", report)`` says the same as the exit code ``for_report`` gives
+    for that run, without the caller threading the options through.
+    """
+    params = report.parameters
+    expect = tuple(str(v) for v in params.get("expect") or ())
+    ports = [int(p) for p in params.get("require_ports") or () if str(p).isdigit()]
+    from portprobe.report.assertions import check_assertions
+
+    failure = check_assertions(
+        report,
+        expect=expect,
+        require_ports=ports,
+        require_ready=bool(params.get("require_ready")),
+    )
+    if failure is not None:  # the first line names the verdict already
+        failure = failure.replace(f"port-25 verdict is {report.verdict.port25}, ", "", 1)
+    return expect, failure
+
+
 def render_nagios(
     report: Report, *, expect: Sequence[str] = (), assertion_failure: str | None = None
 ) -> str:
-    """The plugin output; ``assertion_failure`` (from ``check_assertions``) wins over ``expect``."""
-    if assertion_failure is None:
+    """The plugin output.
+
+    Without ``expect`` and ``assertion_failure`` the run's own assertions apply (its
+    ``--expect``, ``--require-port``, ``--require-ready`` in ``report.parameters``); an
+    explicit ``assertion_failure`` (from ``check_assertions``) wins over ``expect``.
+    """
+    if not expect and assertion_failure is None:
+        expect, assertion_failure = run_assertions(report)
+    elif assertion_failure is None:
         assertion_failure = expect_failure(report, expect)
-    else:
+    if assertion_failure is not None:
         assertion_failure = _line(assertion_failure)
     state = nagios_state(report, assertion_failure, expect_given=bool(expect))
     head_perf = _perf("port25", 1 if report.verdict.port25 == "open" else 0, hi=1)
