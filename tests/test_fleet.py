@@ -260,3 +260,35 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path: Path, fmt: str) -> 
         list(text_string_to_metric_families(out))
     code, _, err = merge([str(write(tmp_path, f"bad{ESC}.json", "{"))])
     assert code == 2 and raw_controls(err) == [] and "\\x1b" in err
+
+
+# --- shape ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "portprobe.fleet",
+        "portprobe.render.fleet",
+        "portprobe.render.openmetrics",
+        "portprobe.render.nagios",
+        "portprobe.render.junit",
+    ],
+)
+def test_monitoring_modules_are_pure(module: str) -> None:
+    from tests.test_layers import FORBIDDEN, imported_by
+
+    loaded = imported_by(module)
+    bad = sorted(n for n in loaded if any(n == f or n.startswith(f + ".") for f in FORBIDDEN))
+    assert bad == [], f"{module} imports {bad}"
+
+
+def test_merge_has_help_with_examples_and_is_a_portprobe_command() -> None:
+    from typer.testing import CliRunner
+
+    from portprobe.cli import app
+
+    result = CliRunner().invoke(app, ["merge", "--help"])
+    assert result.exit_code == 0
+    assert "REPORT.json" in result.output and "Examples" in result.output
+    assert "--skip-bad" in result.output

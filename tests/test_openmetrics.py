@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -230,3 +231,66 @@ def test_systemd_units_write_the_textfile_every_15_minutes() -> None:
             timeout=30,
         )
         assert proc.returncode == 0 and "*-*-* *:00/15:00" in proc.stdout, proc.stdout
+
+
+def _rules_test(text: str, tmp_path: Path, fired: list[str]) -> None:
+    """``promtool test rules``: fed our exposition as series, exactly ``fired`` alerts fire."""
+    rules_file = CONTRIB / "prometheus" / "portprobe-alerts.yml"
+    rules = {
+        r["alert"]: r for g in yaml.safe_load(rules_file.read_text())["groups"] for r in g["rules"]
+    }
+    series: list[dict[str, str]] = []
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            series.append({"series": f"{s.name}{{{labels}}}", "values": f"{s.value:g}x120"})
+            if s.value == 1 and s.name == "portprobe_verdict":
+                by_name.setdefault(s.name, []).append(dict(s.labels))
+
+    def annotations(rule: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+        return {
+            k: re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), v)
+            for k, v in rule.get("annotations", {}).items()
+        }
+
+    tests = []
+    for name, rule in rules.items():
+        expected = []
+        if name in fired:
+            [labels] = by_name["portprobe_verdict"]
+            expected.append(
+                {
+                    "exp_labels": {**labels, **rule["labels"]},
+                    "exp_annotations": annotations(rule, labels),
+                }
+            )
+        tests.append({"eval_time": "90m", "alertname": name, "exp_alerts": expected})
+    spec = {
+        "rule_files": [str(rules_file)],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": tests}],
+    }
+    path = tmp_path / "rules-test.yml"
+    path.write_text(yaml.safe_dump(spec))
+    proc = subprocess.run(
+        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@pytest.mark.parametrize(
+    ("verdict", "fired"),
+    [
+        ("blocked", ["Port25Blocked"]),
+        ("intercepted", ["Port25Intercepted"]),
+        ("partial", ["Port25Restricted"]),
+        ("open", []),
+    ],
+)
+def test_alert_rules_fire_on_our_own_metrics(
+    verdict: str, fired: list[str], tmp_path: Path
+) -> None:
+    report = report_for(BY_ID[BY_VERDICT[verdict]].results)
+    _rules_test(render_openmetrics(report), tmp_path, fired)
