@@ -66,8 +66,20 @@ def resolve(text: str, inputs: dict[str, str]) -> str:
     return INPUT.sub(lambda m: inputs[m.group(1)], text)
 
 
+#: A python3 in front of the real one that "installs" uv by pip into a user base: the
+#: path the install step takes on a runner without uv.
+PYTHON_STUB = """#!/bin/bash
+case "$1 $2" in
+  "-m pip") echo "pip $*" >> "$UV_STUB_LOG"; mkdir -p "$HOME/.local/bin"
+            cp "$UV_STUB_SOURCE" "$HOME/.local/bin/uv" ;;
+  "-m site") echo "$HOME/.local" ;;
+  *) exec /usr/bin/python3 "$@" ;;
+esac
+"""
+
+
 def run_action(
-    tmp_path: Path, inputs: dict[str, str], prefix: Sequence[str] = ()
+    tmp_path: Path, inputs: dict[str, str], prefix: Sequence[str] = (), *, uv: bool = True
 ) -> dict[str, Any]:
     """Run every step in order; stop at the first failing one, as the runner does.
 
@@ -81,8 +93,14 @@ def run_action(
         f.write_text("")
     stub = tmp_path / "stub"
     stub.mkdir()
-    (stub / "uv").write_text(UV_STUB)
-    (stub / "uv").chmod(0o755)
+    uv_source = tmp_path / "uv-stub"
+    uv_source.write_text(UV_STUB)
+    uv_source.chmod(0o755)
+    if uv:
+        (stub / "uv").symlink_to(uv_source)
+    else:
+        (stub / "python3").write_text(PYTHON_STUB)
+        (stub / "python3").chmod(0o755)
     tool_bin = tmp_path / "tool-bin"
     tool_bin.mkdir()
     (tool_bin / "portprobe").symlink_to(Path(sys.executable).parent / "portprobe")
@@ -106,6 +124,7 @@ def run_action(
             "RUNNER_TEMP": str(runner_temp),
             "UV_STUB_LOG": str(tmp_path / "uv.log"),
             "UV_STUB_BIN": str(tool_bin),
+            "UV_STUB_SOURCE": str(uv_source),
             "UV_PYTHON_DOWNLOADS": "never",
             **{k: resolve(str(v), inputs) for k, v in (step.get("env") or {}).items()},
         }
@@ -202,3 +221,13 @@ def test_args_are_not_shell_code(tmp_path: Path, mail_host: str) -> None:
     result = run_action(tmp_path, inputs_with(ports="25", args=f"{mail_host} $(touch {marker}) *"))
     assert not marker.exists()
     assert result["steps"][-1].returncode == 2  # "$(touch" is an unknown argument to portprobe
+
+
+def test_without_uv_the_action_installs_it_with_pip(tmp_path: Path, mail_host: str) -> None:
+    result = run_action(tmp_path, inputs_with(expect="open", ports="25", args=mail_host), uv=False)
+    install, run = result["steps"]
+    assert install.returncode == 0, install.stderr
+    assert result["uv"].startswith("pip -m pip install --quiet --user uv")
+    assert f"--python 3.12 {ROOT}" in result["uv"]  # the uv pip installed did the install
+    assert run.returncode == 0, run.stderr
+    assert result["outputs"]["verdict"] == "open"
