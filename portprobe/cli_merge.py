@@ -17,6 +17,7 @@ import typer
 from portprobe.exit_codes import USAGE
 
 MERGE_FORMATS = ("table", "markdown", "json", "openmetrics")
+EXTENSIONS = {"table": ".txt", "markdown": ".md", "json": ".json", "openmetrics": ".prom"}
 
 
 def _say(message: str) -> None:
@@ -42,7 +43,12 @@ def merge(
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", metavar="PATH", help="Write the view to PATH atomically."),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="Write the view to PATH atomically (a directory gets portprobe-fleet.EXT).",
+        ),
     ] = None,
     skip_bad: Annotated[
         bool,
@@ -76,6 +82,8 @@ def merge(
     from portprobe.output import check_writable, write_atomically
     from portprobe.render.fleet import render_fleet
 
+    if output is not None and output.is_dir():
+        output = output / f"portprobe-fleet{EXTENSIONS[fmt or 'table']}"
     try:
         if output is not None:
             check_writable(output)

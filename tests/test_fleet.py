@@ -163,6 +163,8 @@ def test_output_file_is_written(tmp_path: Path) -> None:
     code, out, _ = merge([str(EXAMPLES), "--format", "openmetrics", "-o", str(target)])
     assert code == 0 and out == ""
     assert target.read_text().endswith("# EOF\n")
+    code, _, _ = merge([str(EXAMPLES), "--format", "markdown", "-o", str(tmp_path)])
+    assert code == 0 and (tmp_path / "portprobe-fleet.md").read_text().startswith("### ")
 
 
 # --- hostile inputs ------------------------------------------------------------------------

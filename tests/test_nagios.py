@@ -8,10 +8,13 @@ more perfdata, each item ``'label'=value[UOM];[warn];[crit];[min];[max]``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from portprobe import exit_codes
 from portprobe.outcome import Report
@@ -160,3 +163,32 @@ def test_the_runs_own_assertions_from_its_parameters(
         assert "port 25 open, expected blocked" in first
     if params.get("require_ports") == [2525]:
         assert "port 2525 was not probed" in first
+
+
+NETWORK_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(greeting=NETWORK_TEXT, host=NETWORK_TEXT, failure=NETWORK_TEXT)
+def test_any_text_keeps_nagios_and_openmetrics_well_formed(
+    greeting: str, host: str, failure: str
+) -> None:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from portprobe.render.openmetrics import render_openmetrics
+
+    probe = open_("evil", 25, host=host or "h", greeting=greeting)
+    report = report_for([probe, *healthy("evil"), dropped("alpha"), *healthy("alpha")])
+    out = render_nagios(report, assertion_failure=failure or None)
+    first = out.split("\n", 1)[0]
+    assert len(first) < 80 and FIRST.fullmatch(first), first
+    assert out.count("|") == 2 and all(PERF.fullmatch(i) for i in perfdata(out))
+    metrics = render_openmetrics(report)
+    for text in (out, metrics):
+        assert not [
+            c for c in text if c != "\n" and unicodedata.category(c)[0] in "CZ" and c != " "
+        ]
+    names = {f.name for f in text_string_to_metric_families(metrics)}
+    assert "portprobe_probe_success" in names
