@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from portprobe import __version__, defaults
+from portprobe import __version__, cli_merge, defaults
 from portprobe.errors import InputError, PortprobeError
 from portprobe.exit_codes import INTERNAL_ERROR, INTERRUPTED, NAGIOS_UNKNOWN, USAGE
 from portprobe.vocab import FORMATS, MAIL_PORTS
@@ -422,9 +422,12 @@ def platforms(
         print(table)
 
 
+cli_merge.register(app)
+
+
 # --- entry point ---------------------------------------------------------------------------
 
-_COMMANDS = ("diagnose", "targets", "platforms")
+_COMMANDS = ("diagnose", "targets", "platforms", "merge")
 _ROOT_FLAGS = ("--help", "-h", "--version", "--install-completion", "--show-completion")
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from portprobe.errors import OutputError as OutputError
 
-EXTENSIONS = {"json": ".json", "markdown": ".md", "junit": ".xml", "table": ".txt"}
+EXTENSIONS = {
+    "json": ".json",
+    "markdown": ".md",
+    "junit": ".xml",
+    "table": ".txt",
+    "openmetrics": ".prom",
+    "nagios": ".txt",
+}
 
 
 def resolve_output_path(path: Path, fmt: str, when: datetime) -> Path:

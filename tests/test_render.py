@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from portprobe.model import CertInfo, ErrorInfo, ProbeResult, Reply, Timings, TLSInfo
 from portprobe.outcome import Report
 from portprobe.render import FORMATS, render, verdict_line
-from portprobe.render import junit as _junit
 from portprobe.render import markdown as _markdown
 from portprobe.render import table as _table
+from portprobe.render.junit import render_junit
 from tests.builders import PROVIDERS, dropped, healthy, open_, spec
 from tests.builders import typed_report_for as report_for
 from tests.test_verdict import BY_ID
@@ -31,10 +31,6 @@ def render_table(report: Report, **kw: Any) -> str:
 
 def render_markdown(report: Report) -> str:
     return _markdown.render_markdown(report.to_dict())
-
-
-def render_junit(report: Report) -> str:
-    return _junit.render_junit(report.to_dict())
 
 
 # ESC/OSC (retitle, hyperlink, clipboard), CSI clear screen, NUL, BEL, backspace, DEL, the
@@ -122,7 +118,7 @@ def test_json_is_ascii_and_round_trips() -> None:
 
 
 def test_unknown_format() -> None:
-    assert {"table", "json", "markdown", "junit"} <= set(FORMATS)
+    assert set(FORMATS) == {"table", "json", "markdown", "junit", "openmetrics", "nagios"}
     with pytest.raises(ValueError, match="unknown format"):
         render("yaml", hostile_report())
 
@@ -235,6 +231,52 @@ def test_junit_parses_with_hostile_text() -> None:
     root = ET.fromstring(out.encode())
     texts = " ".join(e.text or "" for e in root.iter())
     assert "\\x00NUL" in texts
+
+
+def test_junit_one_case_per_readiness_check_and_environment_properties() -> None:
+    from portprobe.environment.model import Environment
+    from portprobe.readiness.model import DnsblCheck, GenericNameCheck, PtrCheck, Readiness
+
+    readiness = Readiness(
+        ready="no",
+        public_addresses={"ipv4": ("198.51.100.7",)},
+        ptr=(PtrCheck("198.51.100.7", ("dyn-198-51-100-7.isp.example",), "pass"),),
+        generic_name=(
+            GenericNameCheck("dyn-198-51-100-7.isp.example", True, matched="dyn-198-51-100-7"),
+        ),
+        dnsbl=(
+            DnsblCheck("zen.spamhaus.org", "198.51.100.7", "listed", ("127.0.0.11",), ("PBL",)),
+            DnsblCheck("bl.example", "198.51.100.7", "unknown", reason="127.255.255.254"),
+        ),
+        reasons=("198.51.100.7 is in Spamhaus PBL",),
+    )
+    env = Environment(platform="azure", ci="github-actions")
+    report = report_for(BY_ID["blocked-dropped"].results, readiness=readiness, environment=env)
+    root = ET.fromstring(render_junit(report))
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    readiness_cases = {
+        n: c for n, c in cases.items() if c.get("classname") == "portprobe.readiness"
+    }
+    assert set(readiness_cases) == {
+        "public address ipv4",
+        "ptr 198.51.100.7",
+        "generic name dyn-198-51-100-7.isp.example",
+        "dnsbl zen.spamhaus.org 198.51.100.7",
+        "dnsbl bl.example 198.51.100.7",
+    }
+    assert readiness_cases["ptr 198.51.100.7"].find("failure") is None
+    assert readiness_cases["generic name dyn-198-51-100-7.isp.example"].find("failure") is not None
+    listed = readiness_cases["dnsbl zen.spamhaus.org 198.51.100.7"].find("failure")
+    assert listed is not None and "PBL" in (listed.text or "")
+    assert readiness_cases["dnsbl bl.example 198.51.100.7"].find("skipped") is not None
+    suite = root.find("testsuite")
+    assert suite is not None
+    # port 25 + generic name + listed; 3 ports + 5 checks
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("8", "3", "1")
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["environment.platform"] == "azure"
+    assert props["environment.ci"] == "github-actions"
+    assert props["readiness.ready"] == "no"
 
 
 # --- property: nothing from the network reaches any output raw -----------------------------

@@ -44,7 +44,15 @@ def render(
     if fmt == "junit":
         from portprobe.render.junit import render_junit
 
-        return render_junit(report.to_dict())
+        return render_junit(report)
+    if fmt == "openmetrics":
+        from portprobe.render.openmetrics import render_openmetrics
+
+        return render_openmetrics(report)
+    if fmt == "nagios":
+        from portprobe.render.nagios import render_nagios
+
+        return render_nagios(report)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

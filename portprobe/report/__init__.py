@@ -7,8 +7,8 @@ renderer reads. Nothing here imports trio, socket, ssl, dnspython or typer, nor 
 renderers, the probe engine or the target planner (tests/test_layers.py).
 """
 
+from portprobe.assertions import check_assertions
 from portprobe.report.annotate import annotate
-from portprobe.report.assertions import check_assertions
 from portprobe.report.build import SCHEMA_VERSION, build_report
 from portprobe.report.verdict import decide
 

@@ -1,4 +1,8 @@
-"""CI assertions over a finished report (``--expect``, ``--require-port``, ``--require-ready``)."""
+"""CI assertions over a finished report (``--expect``, ``--require-port``, ``--require-ready``).
+
+Pure, beside ``outcome``: the exit code and the Nagios state both need it, and the
+renderers may not import the report logic.
+"""
 
 from __future__ import annotations
 
