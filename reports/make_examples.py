@@ -187,12 +187,9 @@ def run(scenario: Scenario, args: list[str]) -> None:
         argv, capture_output=True, text=True, timeout=120, cwd=ROOT, env=clean_environment()
     )
     report = json.loads(out.read_text())
-    if report["vantage"]["hostname"] == socket.gethostname():
-        report["vantage"]["hostname"] = HOSTNAME
-    text = json.dumps(report, indent=2, ensure_ascii=True) + "\n"  # as the CLI writes it
-    if socket.gethostname() in text:
-        raise SystemExit(f"{verdict}: this machine's host name is still in the report")
-    out.write_text(text)
+    # The one edit: the report takes socket.gethostname() only there (without --redact).
+    report["vantage"]["hostname"] = HOSTNAME
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=True) + "\n")  # as the CLI does
     readiness, environment = report["readiness"] or {}, report["environment"] or {}
     got = (
         report["verdict"]["port25"],
