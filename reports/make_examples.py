@@ -2,46 +2,80 @@
 
     uv run python reports/make_examples.py
 
-Each scenario starts real servers on 127.0.0.1-3 (aiosmtpd with trustme certificates, a
-dnspython DNS server, and raw peers for what no real server does: a masking middlebox, a
-blocklisting receiver), runs the installed CLI with ``--json -o``, and checks that the
-verdict is the one the example is named after. Nothing leaves the machine.
+Each scenario starts real servers on 127.0.0.1-3 (aiosmtpd with trustme certificates, and
+raw peers for what no real server does: a masking middlebox, a blocklisting receiver) and
+a real dnsmasq on a loopback address that is the run's only DNS server: it holds the MX
+and A records of the three providers, the reverse and forward records of the stated
+public address (a documentation address, 198.51.100.7 = mail.example.net) and Spamhaus
+ZEN's own test entries, and forwards nowhere. It then runs the installed CLI with
+``--json -o``, ``--public-ip`` (so readiness is checked without any whoami query) and
+``--sysfs`` pointing at a fake DMI tree (so each example shows a platform and its
+advice), under an environment holding no CI variables, and checks that the verdict, the
+readiness and the platform are the ones the scenario is for. The one thing a run cannot
+make deterministic, this machine's host name, is set to ``null`` in
+``vantage.hostname`` (so ``portprobe merge reports/examples`` names each row by its
+file). Nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.dns_server import DNSServer, SilentDNSServer  # noqa: E402
+from tests.dns_server import SilentDNSServer  # noqa: E402
+from tests.dnsmasq_server import run_dnsmasq  # noqa: E402
 from tests.hostile_servers import Session, ThreadedPeer  # noqa: E402
 from tests.servers import Certs, aiosmtpd_server, make_certs  # noqa: E402
 
 EXAMPLES = ROOT / "reports" / "examples"
 PROVIDERS = {"alpha": "127.0.0.1", "beta": "127.0.0.2", "gamma": "127.0.0.3"}
-ZONE = "\n".join(
-    [
-        "$ORIGIN test.",
-        "$TTL 60",
-        "@ SOA ns.test. hostmaster.test. 1 3600 600 86400 60",
-        "@ NS ns.test.",
-        "ns A 127.0.0.1",
-        *(f"{name} MX 10 mx.{name}.test.\nmx.{name} A {ip}" for name, ip in PROVIDERS.items()),
-    ]
-)
+SYSFS = Path("tests") / "fixtures" / "sysfs"  # relative: the report records the path
+#: This machine's public address as the examples state it (RFC 5737 TEST-NET-2), its PTR
+#: name, and the name Spamhaus ZEN is asked for it (the address reversed under the zone).
+PUBLIC_IP, PTR_NAME = "198.51.100.7", "mail.example.net"
+ZEN_QUERY = ".".join(reversed(PUBLIC_IP.split("."))) + ".zen.spamhaus.org"
+#: A receiver quoting the client address it saw: the public one, as a real receiver would.
 BLOCKLISTED = (
-    b"554 5.7.1 Service unavailable; Client host [127.0.0.9] blocked using zen.spamhaus.org;"
-    b" https://www.spamhaus.org/query/ip/127.0.0.9\r\n"
-)
+    f"554 5.7.1 Service unavailable; Client host [{PUBLIC_IP}] blocked using"
+    f" zen.spamhaus.org; https://www.spamhaus.org/query/ip/{PUBLIC_IP}\r\n"
+).encode()
+HOSTNAME = None  # replaces socket.gethostname() in vantage.hostname
+#: The only variables the CLI sees: none names a CI system or a platform, whatever runs this.
+KEPT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
+
+
+def dns_records(*, pbl_listed: bool) -> list[str]:
+    """dnsmasq options: the providers' MX and A records, the public address's PTR and
+    forward record, and Spamhaus ZEN's documented test entry (127.0.0.2 is always listed
+    as SBL); ``pbl_listed`` also lists the public address in the PBL (127.0.0.11: "end-user
+    address, should not send mail directly"). ``--local`` makes every other name under
+    these domains NXDOMAIN, as the real zone answers for an address it does not list."""
+    records = [
+        "--local=/example.net/",
+        "--local=/spamhaus.org/",
+        f"--ptr-record={'.'.join(reversed(PUBLIC_IP.split('.')))}.in-addr.arpa,{PTR_NAME}",
+        f"--host-record={PTR_NAME},{PUBLIC_IP}",
+        "--host-record=2.0.0.127.zen.spamhaus.org,127.0.0.2",
+    ]
+    for name, ip in PROVIDERS.items():
+        records += [
+            f"--mx-host={name}.test,mx.{name}.test,10",
+            f"--host-record=mx.{name}.test,{ip}",
+        ]
+    if pbl_listed:
+        records.append(f"--host-record={ZEN_QUERY},127.0.0.11")
+    return records
 
 
 def ports_free_everywhere() -> dict[int, int]:
@@ -129,19 +163,48 @@ def providers(port25: dict[str, Port25], certs: Certs) -> Iterator[dict[int, int
         yield ports
 
 
-def run(verdict: str, args: list[str]) -> None:
+@dataclass(frozen=True)
+class Scenario:
+    verdict: str  # the example's name, and the verdict the run must reach
+    port25: dict[str, Port25]  # provider -> what answers its port 25 (default: genuine)
+    args: list[str]
+    platform: str  # the fake DMI tree under tests/fixtures/sysfs, and what must be detected
+    ready: str  # readiness.ready the run must report
+    pbl_listed: bool = False  # the public address is in Spamhaus PBL
+    detected: str | None = None  # environment.platform when it is not the tree's name
+
+
+def clean_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in KEPT_ENVIRONMENT}
+
+
+def run(scenario: Scenario, args: list[str]) -> None:
+    verdict = scenario.verdict
     out = EXAMPLES / f"{verdict}.json"
+    sysfs = SYSFS / scenario.platform
+    argv = [sys.executable, "-m", "portprobe", "--json", "-o", str(out)]
+    argv += [*args, f"--public-ip={PUBLIC_IP}", f"--sysfs={sysfs}"]
     proc = subprocess.run(
-        [sys.executable, "-m", "portprobe", "--json", "-o", str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        argv, capture_output=True, text=True, timeout=120, cwd=ROOT, env=clean_environment()
     )
     report = json.loads(out.read_text())
-    got = report["verdict"]["port25"]
-    status = "ok" if got == verdict else f"MISMATCH (got {got})"
-    print(f"{verdict:13} exit {proc.returncode:3}  {len(report['probes']):3} probes  {status}")
-    if got != verdict:
+    # The one edit: the report takes socket.gethostname() only there (without --redact).
+    report["vantage"]["hostname"] = HOSTNAME
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=True) + "\n")  # as the CLI does
+    readiness, environment = report["readiness"] or {}, report["environment"] or {}
+    got = (
+        report["verdict"]["port25"],
+        readiness.get("ready"),
+        environment.get("platform"),
+        environment.get("ci"),
+    )
+    want = (verdict, scenario.ready, scenario.detected or scenario.platform, None)
+    status = "ok" if got == want else f"MISMATCH (got {got}, want {want})"
+    print(
+        f"{verdict:13} exit {proc.returncode:3}  {len(report['probes']):3} probes"
+        f"  ready {got[1]}  on {got[2]}  {status}"
+    )
+    if got != want:
         raise SystemExit(f"{verdict}: the scenario produced {got}; stderr: {proc.stderr}")
 
 
@@ -151,22 +214,53 @@ def main() -> None:
         certs = make_certs(Path(tmp))
         common = [f"--ca-file={certs.ca_file}", "-4"]
         domains = [a for name in PROVIDERS for a in ("--domain", f"{name}.test")]
-        scenarios: list[tuple[str, dict[str, Port25], list[str]]] = [
-            ("open", {}, domains),
-            ("blocked", dict.fromkeys(PROVIDERS, nothing), domains),
-            ("intercepted", dict.fromkeys(PROVIDERS, peer(middlebox)), domains),
-            ("restricted", dict.fromkeys(PROVIDERS, peer(blocklisting)), domains),
-            ("partial", {"beta": nothing, "gamma": nothing}, domains),
+        every = dict.fromkeys(PROVIDERS)
+        scenarios = [
+            # A dedicated server whose provider blocks 25 by default, measured open: the
+            # environment notes compare the documented policy with the measurement.
+            Scenario("open", {}, domains, "hetzner", "yes"),
+            # AWS names its own next step: the request form to remove the limitation.
+            Scenario("blocked", {n: nothing for n in every}, domains, "aws", "yes"),
+            # A physical server in an office behind a Cisco ASA: no cloud to name.
+            Scenario(
+                "intercepted",
+                {n: peer(middlebox) for n in every},
+                domains,
+                "baremetal",
+                "yes",
+                detected="unknown",
+            ),
+            # Receivers quote Spamhaus, and the address really is in the PBL: ready "no".
+            Scenario(
+                "restricted",
+                {n: peer(blocklisting) for n in every},
+                domains,
+                "digitalocean",
+                "no",
+                pbl_listed=True,
+            ),
+            Scenario("partial", {"beta": nothing, "gamma": nothing}, domains, "azure", "yes"),
             # One provider, port 25 fails, no other port to compare: too thin to call.
-            ("inconclusive", {"alpha": nothing}, ["--domain", "alpha.test", "--ports", "25"]),
+            Scenario(
+                "inconclusive",
+                {"alpha": nothing},
+                ["--domain", "alpha.test", "--ports", "25"],
+                "gcp",
+                "yes",
+            ),
         ]
-        with DNSServer(zone_text=ZONE, origin="test.") as dns_server:
-            for verdict, port25, args in scenarios:
-                with providers(port25, certs) as ports:
-                    mapping = [f"--port-map={role}={port}" for role, port in ports.items()]
-                    run(verdict, [*common, f"--nameserver={dns_server.spec}", *mapping, *args])
+        for scenario in scenarios:
+            log = Path(tmp) / f"dnsmasq-{scenario.verdict}.log"
+            records = dns_records(pbl_listed=scenario.pbl_listed)
+            with run_dnsmasq(records, log) as dns, providers(scenario.port25, certs) as ports:
+                nameserver = f"--nameserver={dns.address}:{dns.port}"
+                mapping = [f"--port-map={role}={port}" for role, port in ports.items()]
+                run(scenario, [*common, nameserver, *mapping, *scenario.args])
+        # No DNS answer at all: readiness cannot look anything up either ("unknown").
+        offline = Scenario("offline", {}, domains, "vultr", "unknown")
         with SilentDNSServer() as silent:
-            run("offline", [*common, f"--nameserver={silent.spec}", "--dns-timeout=1", *domains])
+            args = [*common, f"--nameserver={silent.spec}", "--dns-timeout=1", *domains]
+            run(offline, args)
 
 
 if __name__ == "__main__":
