@@ -718,3 +718,23 @@ def test_any_bytes_in_a_dmi_file_give_printable_bounded_evidence(content: bytes,
         assert len(clue.value) <= max(VALUE_LIMIT, 253)
         assert all(ch.isprintable() for ch in clue.value), clue
     validate(env)
+
+
+def test_ports_that_never_got_past_dns_prove_no_policy() -> None:
+    """An offline run on a platform that blocks 465 and 587 says nothing about them."""
+    from portprobe.environment.advice import advise
+    from portprobe.environment.model import Environment
+    from portprobe.environment.platforms import load_platforms
+    from portprobe.outcome import PortSummary, Verdict
+
+    platforms = load_platforms()
+    env = Environment(platform="linode", ci=None, profile="linode")
+    verdict = Verdict("offline", {"ipv4": "offline", "ipv6": "offline"}, "high", ("r",), ("a",))
+    dns_failed = PortSummary(True, False, False, False, None, "dns-error")
+    ports = dict.fromkeys((25, 465, 587, 2525), dns_failed)
+    advised = advise(env, platforms, verdict=verdict, ports=ports)
+    assert not any("failed too" in note for note in advised.notes)
+    dropped = PortSummary(True, False, False, False, None, "filtered")
+    blocked = Verdict("blocked", {"ipv4": "blocked", "ipv6": "untested"}, "high", ("r",), ("a",))
+    advised = advise(env, platforms, verdict=blocked, ports=dict.fromkeys((25, 465), dropped))
+    assert any("Port 465 failed too" in note for note in advised.notes)

@@ -140,6 +140,8 @@ def advise(
         summary = ports.get(port)
         if port == 25 or summary is None or not summary.tested:
             continue
+        if summary.state == "dns-error" or word == "offline":
+            continue  # nothing was dialled: a failure here says nothing about the policy
         if summary.reachable:
             notes.append(f"Unexpected: {label} {maybe}blocks port {port}, yet it answered here.")
         else:
