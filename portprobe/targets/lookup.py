@@ -155,4 +155,3 @@ class Lookups:
         elapsed = round((trio.current_time() - started) * 1000, 1)
         query = DNSQuery(name, rdtype, outcome, answers, server, elapsed, message)
         return null_mx(Lookup(query, mx, addresses))
-

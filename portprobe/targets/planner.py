@@ -31,7 +31,16 @@ from portprobe.model import Expectation, Family, Plan, ProbeSpec
 from portprobe.targets.answers import Lookup, Resolver, null_mx
 from portprobe.targets.names import InputError, check_host_name, family_of
 
-__all__ = ["FAMILIES", "Job", "LookupKey", "Planner", "assemble", "probe_key"]
+__all__ = [
+    "FAMILIES",
+    "Assembly",
+    "Job",
+    "LookupKey",
+    "Planner",
+    "ProbeKey",
+    "assemble",
+    "probe_key",
+]
 
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 RDTYPE: dict[Family, str] = {"ipv4": "A", "ipv6": "AAAA"}
@@ -274,9 +283,7 @@ class Planner:
             self._advance(nursery, on_spec)
         return self.plan()
 
-    def _advance(
-        self, nursery: trio.Nursery, on_spec: Callable[[ProbeSpec], None] | None
-    ) -> None:
+    def _advance(self, nursery: trio.Nursery, on_spec: Callable[[ProbeSpec], None] | None) -> None:
         for key in self._assembly.wanted:
             if key not in self._asked:
                 self._asked.add(key)
