@@ -166,7 +166,10 @@ class _Assembler:
             self.spec(job, domain, None, None)
             return []
         hosts: list[str] = []
-        for _, exchange in result.mx:
+        # Lowest preference first (RFC 5321 §5.1). A stable sort keeps the resolver's
+        # order among equal preferences (Lookups sorts those by name), so a resolver
+        # seam cannot reorder the plan by handing records over in another order.
+        for _, exchange in sorted(result.mx, key=lambda record: record[0]):
             if not exchange:
                 continue  # a "0 ." beside real MX records (RFC 7505 §3 forbids it): skip
             try:
