@@ -24,6 +24,27 @@ Zone = Mapping[str, Mapping[str, Records]]
 NAMESERVER = "fake"
 
 
+#: Every case the planner must handle, named like the loopback zone of tests/dns_server.py.
+ZONE: Zone = {
+    # Handed over out of preference order on purpose: the planner sorts by preference.
+    "good.test": {"MX": [(20, "mx2.good.test"), (10, "mx1.good.test"), (20, "mx0.good.test")]},
+    "mx1.good.test": {"A": ["192.0.2.10"], "AAAA": ["2001:db8::10"]},
+    "mx2.good.test": {"A": ["192.0.2.20"]},
+    "mx0.good.test": {"AAAA": ["2001:db8::30"]},
+    "nullmx.test": {"MX": [(0, "")]},
+    "nomx.test": {"A": ["198.51.100.5"], "AAAA": ["2001:db8::5"]},
+    "empty.test": {"TXT": ["nothing here"]},
+    "many.test": {"A": [f"192.0.2.{n}" for n in (6, 2, 4, 1, 5, 3)]},
+    "manymx.test": {"MX": [(10 * n, f"m{n}.manymx.test") for n in (1, 2, 3, 4)]},
+    **{f"m{n}.manymx.test": {"A": [f"198.51.100.{n}"]} for n in (1, 2, 3, 4)},
+    "mxbroken.test": {"MX": [(10, "missing.test"), (20, "broken.test"), (30, "mx1.good.test")]},
+    "broken.test": {"A": "servfail", "AAAA": "servfail"},
+    "halfbroken.test": {"A": ["192.0.2.7"], "AAAA": "timeout"},
+    "servfail.test": {"MX": "servfail"},
+    "badmx.test": {"MX": [(10, "bad_name.test"), (20, "mx2.good.test")]},
+}
+
+
 def answer(name: str, rdtype: str, records: Records | None) -> Lookup:
     """The Lookup a real resolver would give for these records (None: NXDOMAIN)."""
     if records is None:
