@@ -18,6 +18,7 @@ from portprobe.errors import InputError
 from portprobe.model import ProbeResult, ProbeSpec
 from portprobe.pipeline import Pipeline
 from portprobe.probe.engine import ProbeConfig
+from portprobe.probe.runner import Runner
 from portprobe.probe.tls import make_contexts
 from portprobe.targets.planner import probe_key
 from portprobe.targets.resolve import build_plan
@@ -100,6 +101,38 @@ async def test_the_first_probe_starts_before_the_last_lookup_answers(
     assert plan == await build_plan(lookup=FakeDNS(ZONE), ports=(25,), **inputs)
     assert [r.spec for r in pipe.results()] == list(plan.specs)
     assert {r.state for r in pipe.results()} == {"open"}
+
+
+async def test_streaming_hides_a_slow_lookup_behind_a_slow_probe(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One name resolves slowly and answers fast, the other the other way round. Resolve
+    first, then probe: 0.3 s + 2 s. Streaming: the slowest chain, 0.02 s + 2 s."""
+    delay = {"nomx.test": 0.3, "mx2.good.test": 0.02}  # DNS
+    greet = {"nomx.test": 0.05, "mx2.good.test": 2.0}  # SMTP greeting
+    fake = FakeDNS(ZONE)
+
+    async def timed_dns(name: str, rdtype: str) -> Any:
+        await trio.sleep(delay[name])
+        return await fake(name, rdtype)
+
+    async def timed_greeting(stream: trio.abc.Stream, spec: ProbeSpec, t: Any) -> None:
+        await trio.sleep(greet[spec.host])
+        await simple_smtp_dialogue(stream, t)  # type: ignore[arg-type]
+
+    inputs = dict(targets=["nomx.test", "mx2.good.test"], families=["ipv4"], ports=[25])
+    async with trio.open_nursery() as nursery:
+        net = MemoryNet(nursery, timed_greeting)
+        start = trio.current_time()
+        await pipeline(lookup=timed_dns, connector=net, **inputs).run()
+        streaming = trio.current_time() - start
+
+        start = trio.current_time()
+        plan = await build_plan(lookup=timed_dns, **inputs)  # type: ignore[arg-type]
+        await Runner(plan.specs, CONFIG, tls=TLS, connector=net).run()
+        resolve_then_probe = trio.current_time() - start
+    assert streaming == pytest.approx(2.02, abs=1e-6)
+    assert resolve_then_probe == pytest.approx(2.3, abs=1e-6)
 
 
 EVERYTHING: dict[str, Any] = dict(
