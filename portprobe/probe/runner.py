@@ -10,6 +10,10 @@
   stream in a ``finally`` with ``aclose_forcefully``.
 - File descriptors: a concurrency higher than the fd limit allows degrades to what fits,
   with a warning, instead of failing probes with EMFILE.
+
+The limits live in :class:`ProbePool`, shared by every probe of a run: :class:`Runner`
+uses it for a known list of specs, :class:`portprobe.pipeline.Pipeline` for specs that
+arrive one by one while DNS answers come in.
 """
 
 from __future__ import annotations
