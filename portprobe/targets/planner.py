@@ -243,6 +243,9 @@ def assemble(
 class Planner:
     """Asks DNS what the plan needs, as soon as it needs it; announces probes as they firm up.
 
+    Each answer costs work in proportion to what it changes (the jobs that name its host),
+    not to the plan so far: a run with hundreds of names stays linear. The full plan is
+    assembled only when asked for, and cached until the next answer.
     ``resolver`` may be None only when no job needs DNS (IP literals alone).
     """
 
@@ -262,20 +265,37 @@ class Planner:
         self._answers: dict[LookupKey, Lookup] = {}
         self._asked: set[LookupKey] = set()
         self._announced: set[ProbeKey] = set()
-        self._assembly = assemble(self.jobs, families, self.port_map, self._answers)
+        #: The spec of the earliest job known to produce each probe: build_plan's
+        #: first-one-wins, kept as answers arrive.
+        self._winner: dict[ProbeKey, tuple[int, ProbeSpec]] = {}
+        self._mail_jobs: dict[str, list[int]] = {}
+        self._jobs_of_host: dict[str, list[int]] = {}
+        self._cache: tuple[int, Assembly] | None = None
+        for index, job in enumerate(self.jobs):
+            if job.mail_domain:
+                self._mail_jobs.setdefault(job.name, []).append(index)
+            elif job.literal is None:
+                self._jobs_of_host.setdefault(job.name, []).append(index)
+
+    def _assembly(self) -> Assembly:
+        if self._cache is None or self._cache[0] != len(self._answers):
+            assembly = assemble(self.jobs, self.families, self.port_map, self._answers)
+            self._cache = (len(self._answers), assembly)
+        return self._cache[1]
 
     def plan(self) -> Plan:
         """The plan as known so far, in plan order; the final plan after :meth:`resolve`."""
-        return self._assembly.plan
+        return self._assembly().plan
 
     @property
     def complete(self) -> bool:
         """Every lookup the plan needs has been answered."""
-        return all(key in self._answers for key in self._assembly.wanted)
+        return all(key in self._answers for key in self._assembly().wanted)
 
     def spec_for(self, spec: ProbeSpec) -> ProbeSpec:
         """The plan's spec for the same probe as ``spec`` (the earliest job's), as known now."""
-        return self._assembly.by_key.get(probe_key(spec), spec)
+        winner = self._winner.get(probe_key(spec))
+        return winner[1] if winner is not None else spec
 
     async def resolve(self, on_spec: Callable[[ProbeSpec], None] | None = None) -> Plan:
         """Run every lookup the plan needs; ``on_spec`` hears of each probe once, when certain.
@@ -283,28 +303,60 @@ class Planner:
         Lookups run concurrently, each started the moment an answer shows it is needed.
         """
         async with trio.open_nursery() as nursery:
-            self._advance(nursery, on_spec)
+            for index, job in enumerate(self.jobs):
+                if job.literal is not None:
+                    self._found(index, job.literal, on_spec)
+            for key in self._assembly().wanted:  # every MX, and the A/AAAA of named hosts
+                self._ask(nursery, key, on_spec)
         return self.plan()
 
-    def _advance(self, nursery: trio.Nursery, on_spec: Callable[[ProbeSpec], None] | None) -> None:
-        for key in self._assembly.wanted:
-            if key not in self._asked:
-                self._asked.add(key)
-                nursery.start_soon(self._ask, nursery, key, on_spec)
-        if on_spec is None:
-            return
-        for probe, spec in self._assembly.by_key.items():
-            if probe not in self._announced:
-                self._announced.add(probe)
-                on_spec(spec)
+    def _ask(
+        self,
+        nursery: trio.Nursery,
+        key: LookupKey,
+        on_spec: Callable[[ProbeSpec], None] | None,
+    ) -> None:
+        if key not in self._asked:
+            self._asked.add(key)
+            nursery.start_soon(self._answer, nursery, key, on_spec)
 
-    async def _ask(
+    async def _answer(
         self,
         nursery: trio.Nursery,
         key: LookupKey,
         on_spec: Callable[[ProbeSpec], None] | None,
     ) -> None:
         assert self._resolver is not None  # checked in __init__
-        self._answers[key] = null_mx(await self._resolver(*key))
-        self._assembly = assemble(self.jobs, self.families, self.port_map, self._answers)
-        self._advance(nursery, on_spec)
+        result = null_mx(await self._resolver(*key))
+        self._answers[key] = result
+        name, rdtype = key
+        if rdtype == "MX":
+            for index in self._mail_jobs.get(name, []):
+                # A scratch assembler: only the host list matters here; the notes and
+                # unresolved specs are the final assembly's business.
+                scratch = _Assembler(self.families, self.port_map, self._answers)
+                for host in scratch.mx_hosts(self.jobs[index], result):
+                    self._jobs_of_host.setdefault(host, []).append(index)
+                    for family in self.families:
+                        self._ask(nursery, (host, RDTYPE[family]), on_spec)
+                    self._found(index, host, on_spec)
+        else:
+            for index in self._jobs_of_host.get(name, []):
+                self._found(index, name, on_spec)
+
+    def _found(self, index: int, host: str, on_spec: Callable[[ProbeSpec], None] | None) -> None:
+        """What job ``index`` probes on ``host`` from the answers so far: record, announce."""
+        scratch = _Assembler(self.families, self.port_map, self._answers)
+        job = self.jobs[index]
+        if job.literal is not None:
+            scratch.literal(job, job.literal)
+        else:
+            scratch.host(job, host)
+        for key, spec in scratch.specs.items():
+            winner = self._winner.get(key)
+            if winner is None or index < winner[0]:
+                self._winner[key] = (index, spec)
+            if key not in self._announced:
+                self._announced.add(key)
+                if on_spec is not None:
+                    on_spec(spec)
