@@ -380,7 +380,8 @@ def targets(
       portprobe targets --json | jq '.providers[].name'
     """
     from portprobe.cli_terminal import color_enabled
-    from portprobe.targets.catalog import catalog_to_dict, load_catalog, render_catalog_table
+    from portprobe.render.catalog import catalog_to_dict, render_catalog_table
+    from portprobe.targets.catalog import load_catalog
 
     loaded = load_catalog(catalog)
     if json_:

@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 
 from portprobe.model import MAIL_PORTS
-from portprobe.targets.catalog import (
-    Catalog,
-    CatalogError,
-    catalog_to_dict,
-    load_catalog,
-    parse_catalog,
-    render_catalog_table,
-)
+from portprobe.render.catalog import catalog_to_dict, render_catalog_table
+from portprobe.targets.catalog import Catalog, CatalogError, load_catalog, parse_catalog
 from portprobe.targets.names import check_host_name, ip_literal
 
 
@@ -83,6 +77,17 @@ def test_builtin_catalog_loads_without_dnspython() -> None:
     code = (
         "import sys; from portprobe.targets.catalog import load_catalog; load_catalog(); "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('dns', 'trio', 'typer')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_catalog_rendering_is_presentation_only() -> None:
+    """render/ reads the catalog's types; it must not pull in the report, probes or I/O."""
+    code = (
+        "import sys; import portprobe.render.catalog; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('dns', 'trio', 'typer', 'ssl')"
+        " or m.startswith(('portprobe.report', 'portprobe.probe'))]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

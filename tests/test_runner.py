@@ -12,6 +12,7 @@ from portprobe.model import ProbeResult, ProbeSpec
 from portprobe.probe import ProbeConfig, Runner
 from portprobe.probe.runner import fd_budget, open_fd_count
 from portprobe.probe.tls import make_contexts
+from tests.memory_net import MemoryNet
 from tests.servers import Transcript, closed_port, simple_smtp_dialogue
 
 
@@ -33,7 +34,15 @@ def specs_for(port: int, n_hosts: int, ports: tuple[int, ...] = (25, 465, 587, 2
     ]
 
 
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    # The mock-clock tests here run over in-memory streams (tests/memory_net.py), never
+    # real sockets: the clock may jump the moment every task waits, and times are exact.
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
 async def serve_any_address(nursery: trio.Nursery, handler):
+    """A real listener on 0.0.0.0 (every 127.0.1.x reaches it); for real-socket tests."""
     transcript = Transcript()
 
     async def on_connection(stream: trio.SocketStream) -> None:
@@ -46,6 +55,9 @@ async def serve_any_address(nursery: trio.Nursery, handler):
 
     listeners = await nursery.start(trio.serve_tcp, on_connection, 0)
     return listeners[0].socket.getsockname()[1]
+
+
+CONFIG = ProbeConfig(timeout=10, ehlo_name="probe.test")  # memory streams have no address
 
 
 @pytest.mark.parametrize(
@@ -65,82 +77,90 @@ async def test_probes_run_concurrently_and_results_keep_plan_order(
     peak_host: int,
     wall: float,
 ) -> None:
-    in_flight = 0
-    peak = 0
-    per_address: dict[str, int] = {}
-    peak_per_address = 0
-
-    async def handler(stream: trio.SocketStream, t: Transcript) -> None:
-        nonlocal in_flight, peak, peak_per_address
-        address = stream.socket.getsockname()[0]
-        in_flight += 1
-        per_address[address] = per_address.get(address, 0) + 1
-        peak = max(peak, in_flight)
-        peak_per_address = max(peak_per_address, per_address[address])
-        try:
-            await trio.sleep(2.0)  # every server takes 2 s to greet
-            await simple_smtp_dialogue(stream, t)
-        finally:
-            in_flight -= 1
-            per_address[address] -= 1
+    async def greet_after_two_seconds(stream: trio.abc.Stream, spec: ProbeSpec, t) -> None:
+        await trio.sleep(2.0)  # every server takes 2 s (mock time) to greet
+        await simple_smtp_dialogue(stream, t)
 
     async with trio.open_nursery() as nursery:
-        port = await serve_any_address(nursery, handler)
-        specs = specs_for(port, 20)
+        net = MemoryNet(nursery, greet_after_two_seconds)
+        specs = specs_for(2525, 20)
         seen: list[ProbeResult] = []
         runner = Runner(
             specs,
-            ProbeConfig(timeout=10),
+            CONFIG,
             concurrency=concurrency,
             per_host=per_host,
+            connector=net,
             on_result=seen.append,
         )
         start = trio.current_time()
         results = await runner.run()
         elapsed = trio.current_time() - start
-        nursery.cancel_scope.cancel()
     assert [r.spec for r in results] == specs
-    assert all(r.state == "open" for r in results)
+    assert all(r.state == "open" for r in results), {r.error for r in results}
     assert len(seen) == len(specs) == 60
-    assert peak == peak_total  # the global limit was reached, never passed
-    assert peak_per_address == peak_host  # manners: never more than per_host per address
-    assert elapsed == pytest.approx(wall, abs=0.1)
+    assert net.peak == peak_total  # the global limit was reached, never passed
+    assert net.peak_by_address == peak_host  # manners: never more than per_host per address
+    assert net.now == 0  # every connection ended with the run
+    assert elapsed == pytest.approx(wall, abs=1e-6)
 
 
 async def test_cancellation_leaves_no_socket_open() -> None:
+    """Real sockets (closing them is the point), cancelled once all are connected."""
     before = open_fd_count()
+    specs = specs_for(0, 25)
+    connected = trio.Event()
+    count = 0
 
     async def handler(stream: trio.SocketStream, t: Transcript) -> None:
+        nonlocal count
+        count += 1
+        if count == len(specs):
+            connected.set()
         await trio.sleep_forever()
 
     async with trio.open_nursery() as nursery:
         port = await serve_any_address(nursery, handler)
-        runner = Runner(specs_for(port, 25), ProbeConfig(timeout=60), concurrency=100)
-        with trio.move_on_after(0.5):
-            await runner.run()
+        specs = specs_for(port, 25)
+        runner = Runner(specs, ProbeConfig(timeout=60), concurrency=100)
+        async with trio.open_nursery() as probing:
+            probing.start_soon(runner.run)
+            await connected.wait()
+            assert open_fd_count() >= before + 2 * len(specs)  # both ends of every probe
+            probing.cancel_scope.cancel()
         assert runner.done == 0 and runner.results == []
         nursery.cancel_scope.cancel()
-    # Give the kernel nothing to do: sockets are closed synchronously by aclose_forcefully.
+    # Nothing to wait for: aclose_forcefully closes each socket synchronously.
     assert open_fd_count() <= before
 
 
 async def test_partial_results_survive_cancellation(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async def handler(stream: trio.SocketStream, t: Transcript) -> None:
-        if stream.socket.getsockname()[0].endswith(".1"):
+    async def only_the_first_host_answers(stream: trio.abc.Stream, spec: ProbeSpec, t) -> None:
+        if spec.address == "127.0.1.1":
             await simple_smtp_dialogue(stream, t)
         else:
             await trio.sleep_forever()
 
     async with trio.open_nursery() as nursery:
-        port = await serve_any_address(nursery, handler)
-        runner = Runner(specs_for(port, 3), ProbeConfig(timeout=60))
-        with trio.move_on_after(5):
+        net = MemoryNet(nursery, only_the_first_host_answers)
+        specs = specs_for(2525, 3)
+        with trio.CancelScope() as outside:
+
+            def cancel_once_the_first_host_is_done(result: ProbeResult) -> None:
+                if sum(s.address == "127.0.1.1" for s in specs) == len(runner.results):
+                    outside.cancel()
+
+            runner = Runner(
+                specs, CONFIG, connector=net, on_result=cancel_once_the_first_host_is_done
+            )
             await runner.run()
+        assert outside.cancelled_caught
         nursery.cancel_scope.cancel()
-    assert {r.spec.address for r in runner.results} == {"127.0.1.1"}
+    assert [r.spec for r in runner.results] == [s for s in specs if s.address == "127.0.1.1"]
     assert all(r.state == "open" for r in runner.results)
+    assert len(net.connections) == len(specs)  # the others were in flight when cancelled
 
 
 def test_concurrency_above_the_fd_limit_degrades_with_a_warning() -> None:

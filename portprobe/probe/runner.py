@@ -10,6 +10,10 @@
   stream in a ``finally`` with ``aclose_forcefully``.
 - File descriptors: a concurrency higher than the fd limit allows degrades to what fits,
   with a warning, instead of failing probes with EMFILE.
+
+The limits live in :class:`ProbePool`, shared by every probe of a run: :class:`Runner`
+uses it for a known list of specs, :class:`portprobe.pipeline.Pipeline` for specs that
+arrive one by one while DNS answers come in.
 """
 
 from __future__ import annotations
@@ -48,7 +52,62 @@ def fd_budget() -> int | None:
     return max(1, soft - open_fd_count() - FD_RESERVE)
 
 
+class ProbePool:
+    """What every probe of one run shares: the global and per-address slots, TLS contexts,
+    path evidence and the connector. ``await pool.probe(spec)`` waits for its slots.
+
+    Usable by a caller that learns its specs one by one (:mod:`portprobe.pipeline`) as
+    well as by :class:`Runner`. A concurrency above what the fd limit allows is lowered
+    here, with a warning in ``warnings``.
+    """
+
+    def __init__(
+        self,
+        config: ProbeConfig | None = None,
+        *,
+        concurrency: int = defaults.CONCURRENCY,
+        per_host: int = defaults.PER_HOST,
+        tls: TLSContexts | None = None,
+        connector: Connector = open_tcp,
+    ) -> None:
+        if concurrency < 1 or per_host < 1:
+            raise ValueError("concurrency and per_host must be at least 1")
+        self.config = config or ProbeConfig()
+        self.warnings: list[str] = []
+        budget = fd_budget()
+        if budget is not None and concurrency > budget:
+            self.warnings.append(
+                f"concurrency lowered from {concurrency} to {budget}: the open-file limit "
+                f"(ulimit -n) leaves room for only {budget} sockets"
+            )
+            concurrency = budget
+        self.concurrency = concurrency
+        self.per_host = per_host
+        self._tls = tls if tls is not None else make_contexts()
+        self._connector = connector
+        self._evidence = PathEvidence()
+        self._limit = trio.CapacityLimiter(concurrency)
+        self._per_address: dict[str, trio.CapacityLimiter] = {}
+
+    async def probe(self, spec: ProbeSpec) -> ProbeResult:
+        """One probe within the limits; an unresolved spec needs no slot (no network)."""
+        if spec.address is None:
+            return await probe(spec, self.config, tls=self._tls, connector=self._connector)
+        host_limit = self._per_address.setdefault(spec.address, trio.CapacityLimiter(self.per_host))
+        # The per-host slot first: a probe waiting for its host must not hold a global one.
+        async with host_limit, self._limit:
+            return await probe(
+                spec,
+                self.config,
+                tls=self._tls,
+                evidence=self._evidence,
+                connector=self._connector,
+            )
+
+
 class Runner:
+    """Probe a known list of specs; results in plan order, partial after a cancel."""
+
     def __init__(
         self,
         specs: Sequence[ProbeSpec],
@@ -61,24 +120,19 @@ class Runner:
         connector: Connector = open_tcp,
         on_result: Callable[[ProbeResult], None] | None = None,
     ) -> None:
-        if concurrency < 1 or per_host < 1:
-            raise ValueError("concurrency and per_host must be at least 1")
         self.specs = tuple(specs)
-        self.config = config or ProbeConfig()
-        self.warnings: list[str] = []
-        budget = fd_budget()
-        if budget is not None and concurrency > budget:
-            self.warnings.append(
-                f"concurrency lowered from {concurrency} to {budget}: the open-file limit "
-                f"(ulimit -n) leaves room for only {budget} sockets"
-            )
-            concurrency = budget
-        self.concurrency = concurrency
+        self._pool = ProbePool(
+            config,
+            concurrency=concurrency,
+            per_host=per_host,
+            tls=tls if tls is not None else make_contexts(ca_file),
+            connector=connector,
+        )
+        self.config = self._pool.config
+        self.warnings = self._pool.warnings
+        self.concurrency = self._pool.concurrency
         self.per_host = per_host
-        self._tls = tls if tls is not None else make_contexts(ca_file)
-        self._connector = connector
         self._on_result = on_result
-        self._evidence = PathEvidence()
         self._results: list[ProbeResult | None] = [None] * len(self.specs)
 
     @property
@@ -91,31 +145,13 @@ class Runner:
         return sum(r is not None for r in self._results)
 
     async def run(self) -> list[ProbeResult]:
-        limit = trio.CapacityLimiter(self.concurrency)
-        per_address: dict[str, trio.CapacityLimiter] = {}
         async with trio.open_nursery() as nursery:
             for index, spec in enumerate(self.specs):
-                key = spec.address or f"unresolved:{spec.host}"
-                host_limit = per_address.setdefault(key, trio.CapacityLimiter(self.per_host))
-                nursery.start_soon(self._run_one, index, spec, limit, host_limit)
+                nursery.start_soon(self._run_one, index, spec)
         return self.results
 
-    async def _run_one(
-        self,
-        index: int,
-        spec: ProbeSpec,
-        limit: trio.CapacityLimiter,
-        host_limit: trio.CapacityLimiter,
-    ) -> None:
-        # The per-host slot first: a probe waiting for its host must not hold a global one.
-        async with host_limit, limit:
-            result = await probe(
-                spec,
-                self.config,
-                tls=self._tls,
-                evidence=self._evidence,
-                connector=self._connector,
-            )
+    async def _run_one(self, index: int, spec: ProbeSpec) -> None:
+        result = await self._pool.probe(spec)
         self._results[index] = result
         if self._on_result is not None:
             self._on_result(result)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
 from portprobe import errors
 from portprobe.model import MAIL_PORTS, Expectation
-from portprobe.protocol.text import visible
 from portprobe.targets.names import InputError, check_host_name, ip_literal
 
 Role = Literal["mx", "submission", "relay"]
@@ -30,8 +29,8 @@ SCHEMA_VERSION = 1
 #: Defaults for ``[limits]``: two MX hosts per domain and two addresses per host and
 #: family keep a default run near 100 probes while still giving each provider more
 #: than one machine to answer.
-DEFAULT_MAX_MX = 2
-DEFAULT_MAX_ADDRESSES = 2
+CATALOG_MAX_MX = 2
+CATALOG_MAX_ADDRESSES = 2
 _LIMIT_MAX = 16  # a catalog asking for more than this per host is a mistake
 
 
@@ -92,8 +91,8 @@ class Provider:
 class Catalog:
     providers: tuple[Provider, ...]
     path: str
-    max_mx: int = DEFAULT_MAX_MX  # MX hosts per catalog mail domain
-    max_addresses: int = DEFAULT_MAX_ADDRESSES  # addresses per host and family
+    max_mx: int = CATALOG_MAX_MX  # MX hosts per catalog mail domain
+    max_addresses: int = CATALOG_MAX_ADDRESSES  # addresses per host and family
 
     @property
     def hosts(self) -> tuple[tuple[Provider, CatalogHost], ...]:
@@ -213,8 +212,8 @@ class _Checker:
                     key=key,
                     table="limits",
                 )
-        max_mx = self._limit(limits, "max_mx", DEFAULT_MAX_MX)
-        max_addresses = self._limit(limits, "max_addresses", DEFAULT_MAX_ADDRESSES)
+        max_mx = self._limit(limits, "max_mx", CATALOG_MAX_MX)
+        max_addresses = self._limit(limits, "max_addresses", CATALOG_MAX_ADDRESSES)
         raw_providers = data.get("provider")
         if not isinstance(raw_providers, list) or not raw_providers:
             raise self.fail("no [[provider]] tables: the catalog lists no provider")
@@ -437,74 +436,3 @@ class _Checker:
         if pattern is None and starttls is None and cert_name is None:
             return None
         return Expectation(greeting_pattern=pattern, starttls=starttls, cert_name=cert_name)
-
-
-# -- output ------------------------------------------------------------------------------
-
-
-def catalog_to_dict(catalog: Catalog) -> dict[str, Any]:
-    """The catalog as JSON-ready data (``portprobe targets --json``)."""
-    return {
-        "path": catalog.path,
-        "limits": {"max_mx": catalog.max_mx, "max_addresses": catalog.max_addresses},
-        "providers": [provider.to_dict() for provider in catalog.providers],
-    }
-
-
-def _bold(text: str, color: bool) -> str:
-    return f"\x1b[1m{text}\x1b[0m" if color else text
-
-
-def _describe_expect(expect: Expectation | None) -> str:
-    if expect is None:
-        return ""
-    parts = []
-    if expect.greeting_pattern is not None:
-        parts.append(f"greeting /{expect.greeting_pattern}/")
-    if expect.starttls is not None:
-        parts.append("STARTTLS" if expect.starttls else "no STARTTLS")
-    if expect.cert_name is not None:
-        parts.append(f"cert {expect.cert_name}")
-    return ", ".join(parts)
-
-
-def render_catalog_table(
-    catalog: Catalog, *, color: bool = False, show_sources: bool = False
-) -> str:
-    """A plain-text table of the catalog, one row per host entry (``portprobe targets``).
-
-    A user catalog's text is shown with control characters made visible.
-    """
-    from tabulate import tabulate  # only this command needs it; keep imports cheap
-
-    headers: Sequence[str] = ["provider", "host", "lookup", "role", "ports", "negative", "expect"]
-    if show_sources:
-        headers = [*headers, "source"]
-    rows: list[list[str]] = []
-    for provider in catalog.providers:
-        for position, host in enumerate(provider.hosts):
-            row = [
-                _bold(visible(provider.name), color) if position == 0 else "",
-                visible(host.name),
-                "MX" if host.mail_domain else "A/AAAA",
-                host.role,
-                ",".join(str(p) for p in host.ports),
-                ",".join(str(p) for p in host.negative_ports),
-                visible(_describe_expect(host.expect)),
-            ]
-            if show_sources:
-                row.append(visible(host.source))
-            rows.append(row)
-    table = tabulate(
-        rows,
-        headers=[_bold(h, color) for h in headers],
-        tablefmt="simple",
-        disable_numparse=True,  # "25" is a port list, not a number to right-align
-    )
-    count = len(catalog.providers)
-    footer = (
-        f"{count} providers, {sum(len(p.hosts) for p in catalog.providers)} host entries "
-        f"({visible(catalog.path)}); at most {catalog.max_mx} MX hosts per domain and "
-        f"{catalog.max_addresses} addresses per host and family."
-    )
-    return f"{table}\n\n{footer}"

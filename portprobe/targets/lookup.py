@@ -10,9 +10,7 @@ dnspython (RFC 7766 §5).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.exception
@@ -24,6 +22,7 @@ import dns.resolver
 import trio
 
 from portprobe.model import DNSOutcome, DNSQuery
+from portprobe.targets.answers import Lookup, null_mx
 from portprobe.targets.names import format_nameserver
 
 #: Tries per server within one lookup's lifetime: one lost UDP packet must not lose a name.
@@ -34,12 +33,7 @@ MIN_ATTEMPT = 0.3
 _BACKSTOP_GRACE = 0.5
 _LOOPBACK = {"A": "127.0.0.1", "AAAA": "::1"}
 
-
-@dataclass(frozen=True)
-class Lookup:
-    query: DNSQuery
-    mx: tuple[tuple[int, str], ...] = ()  # (preference, exchange without final dot)
-    addresses: tuple[str, ...] = ()
+__all__ = ["Lookup", "Lookups", "null_mx"]
 
 
 def _servfail_in(exc: dns.resolver.NoNameservers) -> bool:
@@ -59,7 +53,7 @@ def _one_line(text: str) -> str:
 class Lookups:
     """One dnspython resolver shared by every lookup of a plan; lookups never raise.
 
-    The seam where a plan meets DNS: ``lookup(name, rdtype)`` and ``lookup_all(keys)``.
+    ``lookup`` is a :data:`~portprobe.targets.answers.Resolver`, the planner's default one.
     """
 
     def __init__(
@@ -161,24 +155,3 @@ class Lookups:
         elapsed = round((trio.current_time() - started) * 1000, 1)
         query = DNSQuery(name, rdtype, outcome, answers, server, elapsed, message)
         return null_mx(Lookup(query, mx, addresses))
-
-    async def lookup_all(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Lookup]:
-        results: dict[tuple[str, str], Lookup] = {}
-
-        async def one(key: tuple[str, str]) -> None:
-            results[key] = await self.lookup(*key)
-
-        async with trio.open_nursery() as nursery:
-            for key in keys:
-                nursery.start_soon(one, key)
-        return results
-
-
-def null_mx(result: Lookup) -> Lookup:
-    """RFC 7505: an MX set whose every exchange is the root is a null MX."""
-    if result.query.outcome == "ok" and result.mx and all(not ex for _, ex in result.mx):
-        message = "null MX (RFC 7505): the domain accepts no mail"
-        return dataclasses.replace(
-            result, query=dataclasses.replace(result.query, outcome="null-mx", message=message)
-        )
-    return result
