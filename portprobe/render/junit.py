@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from portprobe.protocol.text import visible
-from portprobe.render.cells import greeting_cell, ms_cell, safe, tls_cell, verdict_line
+from portprobe.render.dict_cells import greeting_cell, ms_cell, safe, tls_cell, verdict_line
 
 
 def _text(value: object) -> str:
