@@ -258,7 +258,8 @@ def header_lines(report: Report) -> list[str]:
     hosts = {p.result.spec.host for p in report.probes}
     families = [family_name(f) for f in ("ipv4", "ipv6") if f in _families(report)]
     what = (
-        f"portprobe {safe(report.tool_version)}: {len(report.probes)} probes of "
+        f"portprobe {safe(report.tool_version)}: {len(report.probes)} "
+        f"probe{'s' if len(report.probes) != 1 else ''} of "
         f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
     )
     if ports:

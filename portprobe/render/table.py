@@ -195,11 +195,12 @@ _SQUEEZE: Final[tuple[dict[str, int], ...]] = (
     {"tls": 12, "address": 24},
     {"provider": 10, "host": 20, "tls": 9},
     {"host": 18, "address": 0},  # 0: drop the column (the detail lines below have it)
+    {"provider": 0},  # the host names its provider
 )
 
 
 def _columns(limits: dict[str, int | None]) -> list[int]:
-    return [c for c, h in enumerate(HEADERS) if not (h == "address" and limits["address"] == 0)]
+    return [c for c, h in enumerate(HEADERS) if limits.get(h) != 0]
 
 
 def _fit(probes: tuple[Observed, ...], width: int) -> dict[str, int | None]:
@@ -217,7 +218,7 @@ def _fit(probes: tuple[Observed, ...], width: int) -> dict[str, int | None]:
         room = width - fixed - _GAP * (len(columns) - 1)
         if room >= _MIN_PROBE_GREETING:
             break
-    limits["greeting"] = max(_MIN_PROBE_GREETING, room)
+    limits["greeting"] = max(_MIN_PROBE_GREETING if room >= _MIN_PROBE_GREETING else 4, room)
     return limits
 
 
