@@ -90,6 +90,10 @@ def test_ipv4_and_ipv6_rows_of_one_host_are_told_apart(width: int) -> None:
     mine = [r for r in rows if r.startswith(LONG[:8])]
     assert len(mine) == 2, out
     assert re.search(r"IPv4 +filtered", mine[0]) and re.search(r"IPv6 +open ✓", mine[1]), out
+    # -v's per-probe table too: where the address column does not fit, the family shows.
+    verbose = render_table(report_for(both_families()), width=width, verbose=True)
+    probe_rows = verbose.split("\n\n")[1].splitlines()[2:]
+    assert len(probe_rows) == 9 and len(set(probe_rows)) == 9, verbose
 
 
 def test_narrow_terminal_shortens_names_in_the_middle_and_drops_detail_first() -> None:

@@ -263,10 +263,10 @@ def header_lines(report: Report) -> list[str]:
         f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
     )
     if ports:
-        what += f"; ports {', '.join(str(p) for p in ports)}"
+        what += f", port{'s' if len(ports) != 1 else ''} {'/'.join(str(p) for p in ports)}"
     if families:
-        what += f"; {' and '.join(families)}"
-    what += f"; {report.duration_ms / 1000:.1f} s"
+        what += f", {'+'.join(families)}"
+    what += f", {report.duration_ms / 1000:.1f} s"
     if report.interrupted:
         what += " (INTERRUPTED: partial report)"
     lines = [what]

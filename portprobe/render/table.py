@@ -166,7 +166,7 @@ def _grid_lines(grid: Grid, width: int, color: bool) -> list[str]:
 
 # -- -v: the per-probe table and each probe's detail ---------------------------------------
 
-HEADERS: Final = ("provider", "host", "address", "port", "state", "greeting", "TLS", "ms")
+HEADERS: Final = ("provider", "host", "address", "family", "port", "state", "greeting", "TLS", "ms")
 _MIN_PROBE_GREETING: Final = 12
 _HEADER_PAD: Final = 2  # tabulate.MIN_PADDING: a header is padded by two
 
@@ -179,6 +179,7 @@ def _row(probe: Observed, limits: dict[str, int | None], color: bool) -> list[st
         safe(r.spec.provider or r.spec.target, limits["provider"]),
         safe(r.spec.host, limits["host"]),
         safe(r.spec.address or DASH, limits["address"]),
+        family_name(r.spec.family),
         port_cell(probe),
         _paint(state + marker, STATE_COLOR.get(state), color),
         greeting_cell(probe, limits["greeting"]),
@@ -188,19 +189,23 @@ def _row(probe: Observed, limits: dict[str, int | None], color: bool) -> list[st
 
 
 # Narrower terminals give up detail in this order: long names first, then the TLS error
-# text and long (IPv6) addresses, then names again. The greeting keeps what is left.
+# text and long (IPv6) addresses, then whole columns (0: the detail lines below have
+# them) rather than cutting a provider's name to "alpha.exa…". The greeting keeps the rest.
 _SQUEEZE: Final[tuple[dict[str, int], ...]] = (
     {"provider": 24, "host": 40, "address": 39},
     {"provider": 14, "host": 28},
     {"tls": 12, "address": 24},
-    {"provider": 10, "host": 20, "tls": 9},
-    {"host": 18, "address": 0},  # 0: drop the column (the detail lines below have it)
-    {"provider": 0},  # the host names its provider
+    {"provider": 0, "tls": 9},
+    {"host": 20, "address": 0},
+    {"host": 18},
 )
 
 
 def _columns(limits: dict[str, int | None]) -> list[int]:
-    return [c for c, h in enumerate(HEADERS) if limits.get(h) != 0]
+    # The family stands in for a dropped address: IPv4 and IPv6 rows must not look alike.
+    shown = {h: limits.get(h) != 0 for h in HEADERS}
+    shown["family"] = not shown["address"]
+    return [c for c, h in enumerate(HEADERS) if shown[h]]
 
 
 def _fit(probes: tuple[Observed, ...], width: int) -> dict[str, int | None]:
