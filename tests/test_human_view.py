@@ -15,6 +15,7 @@ from portprobe.model import ProbeResult, Reply, Timings
 from portprobe.outcome import Report
 from portprobe.readiness.model import DnsblCheck, PtrCheck, Readiness
 from portprobe.render import render, verdict_line
+from portprobe.render.cells import display_width
 from portprobe.render.markdown import render_markdown
 from portprobe.render.table import render_table
 from tests.builders import dns_error, dropped, healthy, open_, spec
@@ -240,10 +241,26 @@ def test_hostile_text_is_sanitised_and_bounded_in_every_view(report: Report, wid
         for color in (False, True):
             out = render_table(report, width=width, verbose=verbose, color=color)
             assert raw_controls(SGR.sub("", out)) == [], (verbose, color)
-            assert max(map(len, SGR.sub("", out).splitlines())) <= width, (verbose, color)
+            assert max(map(display_width, SGR.sub("", out).splitlines())) <= width, (verbose, color)
             assert len(out) < 200_000, (verbose, len(out))  # 1 MB in, a screenful out
             if not color:
                 assert "\x1b" not in out
         md = render_markdown(report, verbose=verbose)
         assert raw_controls(md) == [] and len(md) < 200_000
     assert "\\x1b]0;pwned\\x07" in render_table(report, width=width, verbose=True)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_wide_characters_count_as_two_cells(width: int) -> None:
+    """A greeting in Japanese takes two terminal cells a character: still within width."""
+    wide = "メールサーバー準備完了" * 20
+    results = [open_("alpha", greeting=f"mx.alpha.example ESMTP {wide}"), *healthy("alpha")]
+    results += [open_("bravo", greeting=f"mx.bravo.example {wide}"), *healthy("bravo")]
+    for verbose in (False, True):
+        out = render_table(report_for(results), width=width, verbose=verbose)
+        assert max(map(display_width, out.splitlines())) <= width, out
+        assert "メール" in out  # shortened, not dropped
+    grid = grid_of(render_table(report_for(results), width=width))
+    # Columns stay aligned: every row's family starts in the same terminal column.
+    starts = {display_width(r[: r.index("IPv4")]) for r in grid}
+    assert len(starts) == 1, grid

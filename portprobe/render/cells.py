@@ -12,6 +12,7 @@ alike; they collapse into one line that names them.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -33,10 +34,40 @@ FAILED_STATES: Final = frozenset(
 )
 
 
+def char_width(ch: str) -> int:
+    """Terminal cells one (visible) character takes: CJK wide/fullwidth 2, combining 0."""
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """Terminal cells ``text`` takes (``len`` is wrong for a greeting in Japanese)."""
+    if text.isascii():
+        return len(text)
+    return sum(char_width(ch) for ch in text)
+
+
+def shorten_cells(text: str, width: int) -> str:
+    """Cut ``text`` (already visible) to ``width`` terminal cells, with an ellipsis."""
+    if width <= 1 or display_width(text) <= width:
+        return text
+    if text.isascii():
+        return shorten(text, width)
+    out, used = [], 0
+    for ch in text:
+        w = char_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
 def safe(value: object, width: int | None = None) -> str:
-    """Any value as one visible line, optionally shortened."""
+    """Any value as one visible line, optionally shortened to ``width`` terminal cells."""
     text = visible("" if value is None else str(value))
-    return shorten(text, width) if width else text
+    return shorten_cells(text, width) if width else text
 
 
 def shorten_middle(text: str, width: int) -> str:

@@ -15,17 +15,19 @@ cell went through ``visible()`` first, and widths are measured before painting.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
-from portprobe.protocol.text import shorten
 from portprobe.render.cells import (
     DASH,
     NOT_PROBED,
     Grid,
     advice_items,
     build_grid,
+    char_width,
+    display_width,
     family_name,
     greeting_cell,
     header_lines,
@@ -34,6 +36,7 @@ from portprobe.render.cells import (
     note_items,
     port_cell,
     safe,
+    shorten_cells,
     shorten_middle,
     tls_cell,
     unresolved_line,
@@ -85,6 +88,13 @@ VERDICT_COLOR: Final = {
 READY_COLOR: Final = {"yes": "green", "no": "red", "unknown": "magenta"}
 
 
+_SGR_RE: Final = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
+
+
 def _paint(text: str, colour: str | None, enabled: bool) -> str:
     if not enabled or colour is None or not text:
         return text
@@ -109,12 +119,13 @@ def _bullets(items: Iterable[str], width: int) -> list[str]:
 
 
 def _grid_lines(grid: Grid, width: int, color: bool) -> list[str]:
-    family_w = max(len("family"), *(len(r.family) for r in grid.rows))
+    w = display_width
+    family_w = max(len("family"), *(w(r.family) for r in grid.rows))
     port_w = {
-        p: max(len(str(p)), *(len(r.cells[p].text) if p in r.cells else 1 for r in grid.rows))
+        p: max(len(str(p)), *(w(r.cells[p].text) if p in r.cells else 1 for r in grid.rows))
         for p in grid.ports
     }
-    host_natural = max(len("host"), *(len(r.host) for r in grid.rows))
+    host_natural = max(len("host"), *(w(r.host) for r in grid.rows))
     gap = _GAP
     essential = family_w + sum(port_w.values()) + gap * len(port_w)
     if width - essential - gap < _MIN_HOST:
@@ -122,7 +133,7 @@ def _grid_lines(grid: Grid, width: int, color: bool) -> list[str]:
         essential = family_w + sum(port_w.values()) + gap * len(port_w)
     host_w = max(_MIN_HOST, min(host_natural, width - essential - gap))
     used = host_w + gap + essential
-    address_w = max(len("address"), *(len(r.address) for r in grid.rows))
+    address_w = max(len("address"), *(w(r.address) for r in grid.rows))
     show_address = host_w == host_natural and used + gap + address_w <= width
     if show_address:
         used += gap + address_w
@@ -130,9 +141,9 @@ def _grid_lines(grid: Grid, width: int, color: bool) -> list[str]:
     show_greeting = greeting_w >= _MIN_GREETING and any(r.greeting != DASH for r in grid.rows)
 
     def line(host: str, family: str, cells: list[tuple[str, str | None]], extra: list[str]) -> str:
-        parts = [host.ljust(host_w), family.ljust(family_w)]
+        parts = [_pad(host, host_w), _pad(family, family_w)]
         for (text, colour), p in zip(cells, grid.ports, strict=True):
-            parts.append(_paint(text, colour, color) + " " * (port_w[p] - len(text)))
+            parts.append(_paint(text, colour, color) + " " * (port_w[p] - w(text)))
         parts += extra
         return (" " * gap).join(parts).rstrip()
 
@@ -140,16 +151,12 @@ def _grid_lines(grid: Grid, width: int, color: bool) -> list[str]:
         ["greeting"] if show_greeting else []
     )
     out = [line("host", "family", [(str(p), None) for p in grid.ports], head_extra)]
+    greeting_rule = min(greeting_w, max(len("greeting"), *(w(r.greeting) for r in grid.rows)))
     rule_extra = (["-" * address_w] if show_address else []) + (
-        ["-" * min(greeting_w, max(len("greeting"), *(len(r.greeting) for r in grid.rows)))]
-        if show_greeting
-        else []
+        ["-" * greeting_rule] if show_greeting else []
     )
-    out.append(
-        line(
-            "-" * host_w, "-" * family_w, [("-" * port_w[p], None) for p in grid.ports], rule_extra
-        )
-    )
+    rule: list[tuple[str, str | None]] = [("-" * port_w[p], None) for p in grid.ports]
+    out.append(line("-" * host_w, "-" * family_w, rule, rule_extra))
     for row in grid.rows:
         cells = [
             (row.cells[p].text, STATE_COLOR.get(row.cells[p].state))
@@ -157,8 +164,8 @@ def _grid_lines(grid: Grid, width: int, color: bool) -> list[str]:
             else (NOT_PROBED, "dim")
             for p in grid.ports
         ]
-        extra = ([row.address.ljust(address_w)] if show_address else []) + (
-            [shorten(row.greeting, greeting_w)] if show_greeting else []
+        extra = ([_pad(row.address, address_w)] if show_address else []) + (
+            [shorten_cells(row.greeting, greeting_w)] if show_greeting else []
         )
         out.append(line(shorten_middle(row.host, host_w), row.family, cells, extra))
     return out
@@ -168,7 +175,7 @@ def _grid_lines(grid: Grid, width: int, color: bool) -> list[str]:
 
 HEADERS: Final = ("provider", "host", "address", "family", "port", "state", "greeting", "TLS", "ms")
 _MIN_PROBE_GREETING: Final = 12
-_HEADER_PAD: Final = 2  # tabulate.MIN_PADDING: a header is padded by two
+_HEADER_PAD: Final = 2  # a header is padded by two, as tabulate's "simple" format does
 
 
 def _row(probe: Observed, limits: dict[str, int | None], color: bool) -> list[str]:
@@ -183,7 +190,7 @@ def _row(probe: Observed, limits: dict[str, int | None], color: bool) -> list[st
         port_cell(probe),
         _paint(state + marker, STATE_COLOR.get(state), color),
         greeting_cell(probe, limits["greeting"]),
-        shorten(tls_cell(probe), limits["tls"] or 0),
+        shorten_cells(tls_cell(probe), limits["tls"] or 0),
         ms_cell(r.timings.total),
     ]
 
@@ -217,7 +224,8 @@ def _fit(probes: tuple[Observed, ...], width: int) -> dict[str, int | None]:
         natural = [_row(p, limits, False) for p in probes]
         columns = _columns(limits)
         widths = {
-            c: max([len(HEADERS[c]) + _HEADER_PAD, *(len(r[c]) for r in natural)]) for c in columns
+            c: max([len(HEADERS[c]) + _HEADER_PAD, *(display_width(r[c]) for r in natural)])
+            for c in columns
         }
         fixed = sum(w for c, w in widths.items() if HEADERS[c] != "greeting")
         room = width - fixed - _GAP * (len(columns) - 1)
@@ -228,15 +236,23 @@ def _fit(probes: tuple[Observed, ...], width: int) -> dict[str, int | None]:
 
 
 def _probe_table(probes: tuple[Observed, ...], width: int, color: bool) -> list[str]:
-    # Imported here: tabulate pulls in importlib.metadata -> email -> socket, and the
-    # layering test holds that importing a renderer loads no network module.
-    from tabulate import tabulate
-
     limits = _fit(probes, width)
     columns = _columns(limits)
     rows = [[row[c] for c in columns] for row in (_row(p, limits, color) for p in probes)]
     headers = [HEADERS[c] for c in columns]
-    out = [tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)]
+    widths = [
+        max(len(h) + _HEADER_PAD, *(display_width(_SGR_RE.sub("", r[n])) for r in rows))
+        for n, h in enumerate(headers)
+    ]
+    gap = " " * _GAP
+
+    def line(cells: list[str]) -> str:
+        return gap.join(
+            c + " " * (w - display_width(_SGR_RE.sub("", c)))
+            for c, w in zip(cells, widths, strict=True)
+        ).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     if any(p.anomalies for p in probes):
         out.append("(! after a state: anomalies, listed below)")
     return out
@@ -379,4 +395,23 @@ def render_table(
     for note in note_items(report):
         out += [_paint(x, "dim", color) for x in _wrapped("note: " + safe(note), width, "  ", "")]
     out += _readiness_lines(report, width, color, verbose)
-    return "\n".join(out) + "\n"
+    return "\n".join(line for text in out for line in _within(text, width)) + "\n"
+
+
+def _within(line: str, width: int) -> list[str]:
+    """The last guard: a line still wider than the terminal (wide characters that
+    ``textwrap`` counted as one cell each) is cut into pieces that fit, colour dropped."""
+    plain = _SGR_RE.sub("", line)
+    if display_width(plain) <= width:
+        return [line]
+    pieces: list[str] = []
+    piece: list[str] = []
+    used = 0
+    for ch in plain:
+        w = char_width(ch)
+        if used + w > width:
+            pieces.append("".join(piece))
+            piece, used = [], 0
+        piece.append(ch)
+        used += w
+    return [*pieces, "".join(piece)]
