@@ -264,3 +264,20 @@ def test_wide_characters_count_as_two_cells(width: int) -> None:
     # Columns stay aligned: every row's family starts in the same terminal column.
     starts = {display_width(r[: r.index("IPv4")]) for r in grid}
     assert len(starts) == 1, grid
+
+
+def test_several_addresses_of_one_host_and_family_are_told_apart() -> None:
+    results = [
+        open_("alpha", address="192.0.2.10"),
+        dropped("alpha", address="198.51.100.10"),
+        open_("alpha", family="ipv6", address="2001:db8::10"),
+        *healthy("alpha"),
+        open_("bravo"),
+        *healthy("bravo"),
+    ]
+    for width in WIDTHS:
+        rows = grid_of(render_table(report_for(results), width=width))
+        mx = [r for r in rows if r.startswith("mx.alpha.example")]
+        assert len(mx) == 3 and len(set(mx)) == 3, rows
+        assert "IPv4 …2.10" in mx[0] and "IPv4 …0.10" in mx[1], rows
+        assert re.search(r"IPv6 +open", mx[2]), rows

@@ -199,17 +199,23 @@ def _ports(probes: Iterable[Observed]) -> tuple[int, ...]:
 
 
 def _family_labels(keys: Sequence[tuple[str, str, str | None, str | None]]) -> dict[int, str]:
-    """Family label per row; a host with two addresses in one family gets the tail of each."""
-    count: dict[tuple[str, str | None], int] = {}
-    for _, host, family, _ in keys:
-        count[(host, family)] = count.get((host, family), 0) + 1
+    """Family label per row; a host with several addresses in one family gets the
+    shortest tail of each address that tells them apart (``IPv4 …0.2.10``)."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for _, host, family, address in keys:
+        groups.setdefault((host, family), []).append(address or "")
     labels = {}
     for n, (_, host, family, address) in enumerate(keys):
         label = family_name(family)
-        if count[(host, family)] > 1 and address:
-            sep = ":" if ":" in address else "."
-            label += " …" + safe(address.rsplit(sep, 1)[-1], 5)
-        labels[n] = label
+        siblings = groups[(host, family)]
+        if len(siblings) > 1 and address:
+            tail = next(
+                k
+                for k in range(2, max(map(len, siblings)) + 2)
+                if len({a[-k:] for a in siblings}) == len(set(siblings))
+            )
+            label += " " + (address if tail >= len(address) else "…" + address[-tail:])
+        labels[n] = safe(label)
     return labels
 
 
@@ -246,7 +252,7 @@ def build_grid(report: Report) -> Grid:
             )
         )
     return Grid(
-        ports=_ports(probes),
+        ports=_ports(resolved),
         rows=tuple(rows),
         unresolved=tuple(dict.fromkeys(safe(p.result.spec.host) for p in unresolved)),
         unresolved_ports=_ports(unresolved),

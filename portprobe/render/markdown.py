@@ -34,6 +34,7 @@ from portprobe.render.cells import (
 
 if TYPE_CHECKING:
     from portprobe.outcome import Observed, Report
+    from portprobe.vocab import Ready, VerdictWord
 
 _ENTITIES: Final = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SPECIAL: Final = re.compile(r"([\\`*_\[\]|~#!])")
@@ -49,7 +50,7 @@ HEADERS: Final = (
     "Anomalies",
 )
 _ALIGN: Final = ("---", "---", "---", "--:", "---", "---", "---", "--:", "---")
-_ICON: Final = {
+_ICON: Final[dict[VerdictWord, str]] = {
     "open": "✅",
     "blocked": "⛔",
     "intercepted": "🕵️",
@@ -58,7 +59,7 @@ _ICON: Final = {
     "inconclusive": "❔",
     "offline": "📴",
 }
-_READY_ICON: Final = {"yes": "✅", "no": "⛔", "unknown": "❔"}
+_READY_ICON: Final[dict[Ready, str]] = {"yes": "✅", "no": "⛔", "unknown": "❔"}
 
 
 def md(value: object, width: int | None = None) -> str:
@@ -109,7 +110,7 @@ def _readiness(report: Report) -> list[str]:
     r = report.readiness
     if r is None:
         return []
-    out = [f"### {_READY_ICON.get(r.ready, '')} Mail readiness: **{md(r.ready)}**", ""]
+    out = [f"### {_READY_ICON[r.ready]} Mail readiness: **{md(r.ready)}**", ""]
     out += [f"- {md(item)}" for item in r.reasons]
     if r.advice:
         out += ["", "Advice:", ""] + [f"- {md(item)}" for item in r.advice]
@@ -119,7 +120,7 @@ def _readiness(report: Report) -> list[str]:
 
 def render_markdown(report: Report, *, verbose: bool = False) -> str:
     v = report.verdict
-    icon = _ICON.get(v.port25, "")
+    icon = _ICON[v.port25]
     out = [f"## {icon} portprobe: port 25 is **{md(v.port25)}**".replace("  ", " "), ""]
     out.append(md(verdict_line(report)))
     out.append("")
@@ -139,8 +140,9 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
         out.append("|" + "|".join(_ALIGN) + "|")
         out += [_probe_row(p) for p in report.probes]
         out.append("")
-    for note in note_items(report):
-        out.append(f"> {md(note)}")
+    notes = note_items(report)
+    if notes:
+        out += [*(f"> {md(note)}  " for note in notes), ""]
     out.append(
         f"<sub>portprobe {md(report.tool_version)} · "
         f"{md(iso_utc(report.started_at))} · {md(ms_cell(report.duration_ms))} ms</sub>"

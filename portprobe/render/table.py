@@ -45,6 +45,7 @@ from portprobe.render.cells import (
 
 if TYPE_CHECKING:
     from portprobe.outcome import Observed, Report
+    from portprobe.vocab import Ready, VerdictWord
 
 DEFAULT_WIDTH: Final = 120  # piped output: no terminal to measure
 MIN_WIDTH: Final = 40
@@ -76,7 +77,7 @@ STATE_COLOR: Final = {
     "dns-error": "magenta",
     "error": "magenta",
 }
-VERDICT_COLOR: Final = {
+VERDICT_COLOR: Final[dict[VerdictWord, str]] = {
     "open": "green",
     "blocked": "red",
     "intercepted": "red",
@@ -85,7 +86,7 @@ VERDICT_COLOR: Final = {
     "inconclusive": "magenta",
     "offline": "magenta",
 }
-READY_COLOR: Final = {"yes": "green", "no": "red", "unknown": "magenta"}
+READY_COLOR: Final[dict[Ready, str]] = {"yes": "green", "no": "red", "unknown": "magenta"}
 
 
 _SGR_RE: Final = re.compile(r"\x1b\[[0-9;]*m")
@@ -328,7 +329,7 @@ def _readiness_lines(report: Report, width: int, color: bool, verbose: bool) -> 
     r = report.readiness
     if r is None:
         return []
-    out = ["", "Mail readiness: " + _paint(safe(r.ready), READY_COLOR.get(r.ready), color)]
+    out = ["", "Mail readiness: " + _paint(safe(r.ready), READY_COLOR[r.ready], color)]
     if verbose:
         checks = [
             f"reverse DNS {safe(p.address)}: {safe(p.iprev)} "
@@ -383,7 +384,7 @@ def render_table(
             out += [_paint(x, "magenta", color) for x in _wrapped(text, width, "  ", "")]
     verdict = report.verdict
     out.append("")
-    colour = VERDICT_COLOR.get(verdict.port25, "bold")
+    colour = VERDICT_COLOR[verdict.port25]
     out += [_paint(x, colour, color) for x in _wrapped(verdict_line(report), width, "  ", "")]
     if verdict.reasons:
         out.append("Reasons:")
