@@ -82,6 +82,7 @@ ALL_OUTPUTS = [
     ("table", {"verbose": True}),
     ("table", {"verbose": True, "width": 60}),
     ("markdown", {}),
+    ("markdown", {"verbose": True}),
     ("junit", {}),
     ("json", {}),
 ]

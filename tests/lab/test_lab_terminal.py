@@ -41,6 +41,7 @@ VERDICT = re.compile(r"^port 25: (\w+) \(", re.M)
 EXIT = re.compile(r"(\x1b\[[0-9;]*m)*\[exit \d+\]")
 #: SGR foreground of the verdict line (render/table.py VERDICT_COLOR): red, magenta.
 VERDICT_FG = {"blocked": 31, "intercepted": 31, "offline": 35}
+STATE_FG = {"filtered": 31, "open": 32}
 ROW = re.compile(r"^(\S+)\s+(IPv4|IPv6)\s+(.*)$")
 
 
@@ -176,6 +177,9 @@ def test_default_view_in_a_real_terminal(
     # Colour by meaning on a terminal: the verdict line is painted.
     verdict = SCENARIOS[scenario][0]
     assert foreground_at(shown, f"port 25: {verdict}") == VERDICT_FG[verdict], shown
+    state25 = SCENARIOS[scenario][1]
+    if state25 is not None:  # and so is each state: the first port-25 cell
+        assert foreground_at(shown, state25) == STATE_FG[state25], shown
     # NO_COLOR: the same terminal, not one escape.
     no_color = terminal.run(view_argv(lab), width, env={"NO_COLOR": "1"})
     assert "\x1b" not in no_color, no_color
