@@ -15,22 +15,14 @@ from hypothesis import strategies as st
 from portprobe.model import CertInfo, ErrorInfo, ProbeResult, Reply, Timings, TLSInfo
 from portprobe.outcome import Report
 from portprobe.render import FORMATS, render, verdict_line
-from portprobe.render import markdown as _markdown
-from portprobe.render import table as _table
 from portprobe.render.junit import render_junit
+from portprobe.render.markdown import render_markdown
+from portprobe.render.table import render_table
 from tests.builders import PROVIDERS, dropped, healthy, open_, spec
 from tests.builders import typed_report_for as report_for
 from tests.test_verdict import BY_ID
 
 
-# The table, Markdown and JUnit renderers still read the JSON form: these wrappers are
-# the typed seam until they read the Report itself.
-def render_table(report: Report, **kw: Any) -> str:
-    return _table.render_table(report.to_dict(), **kw)
-
-
-def render_markdown(report: Report) -> str:
-    return _markdown.render_markdown(report.to_dict())
 
 
 # ESC/OSC (retitle, hyperlink, clipboard), CSI clear screen, NUL, BEL, backspace, DEL, the
@@ -86,6 +78,7 @@ ALL_OUTPUTS = [
     ("table", {"verbose": True}),
     ("table", {"verbose": True, "width": 60}),
     ("markdown", {}),
+    ("markdown", {"verbose": True}),
     ("junit", {}),
     ("json", {}),
 ]
@@ -129,11 +122,16 @@ def test_unknown_format() -> None:
 def test_table_rows_and_verdict() -> None:
     report = report_for(BY_ID["blocked-dropped"].results)
     out = render_table(report)
-    head = out.splitlines()[0].split()
-    assert head == ["provider", "host", "address", "port", "state", "greeting", "TLS", "ms"]
-    assert "mx.alpha.example" in out and "filtered" in out and "TLSv1.3 ✓" in out
+    grid = out.split("\n\n")[1].splitlines()
+    assert grid[0].split() == ["host", "family", "25", "465", "587", "address", "greeting"]
+    assert "mx.alpha.example" in out and "filtered" in out and "open ✓" in out
     assert verdict_line(report) in out
     assert "Reasons:" in out and "Advice:" in out
+    # -v keeps the per-probe table.
+    verbose = render_table(report, verbose=True).split("\n\n")[1]
+    head = verbose.splitlines()[0].split()
+    assert head == ["provider", "host", "address", "port", "state", "greeting", "TLS", "ms"]
+    assert "TLSv1.3 ✓" in verbose
 
 
 def test_verdict_line() -> None:
@@ -147,10 +145,9 @@ def test_verdict_line() -> None:
 def test_table_fits_the_terminal(width: int) -> None:
     results = [open_(p, greeting=f"mx.{p}.example ESMTP " + "x" * 200) for p in PROVIDERS]
     results += [dropped("delta"), open_("alpha", tls_info=None, starttls="not-offered")]
-    out = render_table(report_for(results), width=width)
-    table = out.split("\n\n", 1)[0]
-    assert max(len(line) for line in table.splitlines()) <= width
-    assert all(len(line) <= width for line in out.splitlines()[len(table.splitlines()) :])
+    for verbose in (False, True):
+        out = render_table(report_for(results), width=width, verbose=verbose)
+        assert max(len(line) for line in out.splitlines()) <= width, verbose
 
 
 def test_tls_summary_forms() -> None:
@@ -161,8 +158,11 @@ def test_tls_summary_forms() -> None:
         open_("bravo", tls_info=tls("x.example", verified=False)),
         dropped("charlie"),
     ]
-    out = render_table(report_for(results))
+    out = render_table(report_for(results), verbose=True)
     assert "TLSv1.3 ✓" in out and "TLSv1.3 ✗ hostname mismatch" in out and "—" in out
+    grid = render_table(report_for(results))
+    assert "open ✓" in grid and "open ✗" in grid and "filtered" in grid
+    assert "✓ TLS verified" in grid and "✗ TLS failed or not verified" in grid
 
 
 def test_verbose_shows_timings_and_full_text() -> None:
@@ -172,12 +172,18 @@ def test_verbose_shows_timings_and_full_text() -> None:
     assert "second greeting line" in out
     assert "EHLO: SIZE 35882577, 8BITMIME, STARTTLS" in out
     short = render_table(report_for([open_("alpha", greeting=greeting)]))
-    assert "second greeting line" not in short.split("\n\n", 1)[0]
+    grid = short.split("\n\n")[1]
+    assert "first line" in grid and "second greeting line" not in grid
+    assert "timings (ms)" not in short
 
 
 def test_anomalies_are_marked() -> None:
-    out = render_table(report_for(BY_ID["intercepted-masked-greeting"].results), verbose=True)
+    report = report_for(BY_ID["intercepted-masked-greeting"].results)
+    out = render_table(report, verbose=True)
     assert "open!" in out and "anomalies: masked-greeting" in out
+    grid = render_table(report)
+    assert re.search(r"mx\.alpha\.example +IPv4 +open ✓!", grid)
+    assert "! anomaly (-v lists them)" in grid
 
 
 # --- markdown -----------------------------------------------------------------------------
@@ -197,10 +203,14 @@ def _cells(row: str) -> int:
 
 
 def test_markdown_table_survives_pipes_and_markup() -> None:
-    out = render_markdown(hostile_report())
-    rows = [line for line in out.splitlines() if line.startswith("|")]
+    out = render_markdown(hostile_report(), verbose=True)
+    grid, probes = out.split("### Probes")
+    rows = [line for line in probes.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 5  # header, alignment, one row per probe
     assert len({_cells(r) for r in rows}) == 1
+    grid_rows = [line for line in grid.splitlines() if line.startswith("|")]
+    assert len(grid_rows) == 2 + 4  # header, alignment, one row per host and family
+    assert len({_cells(r) for r in grid_rows}) == 1
     assert "<b>" not in out and "&lt;b&gt;" in out
     assert out.startswith("## ")
     assert "### Reasons" in out and "### Advice" in out

@@ -36,11 +36,11 @@ def render(
     if fmt == "table":
         from portprobe.render.table import render_table
 
-        return render_table(report.to_dict(), color=color, width=width, verbose=verbose)
+        return render_table(report, color=color, width=width, verbose=verbose)
     if fmt == "markdown":
         from portprobe.render.markdown import render_markdown
 
-        return render_markdown(report.to_dict())
+        return render_markdown(report, verbose=verbose)
     if fmt == "junit":
         from portprobe.render.junit import render_junit
 
@@ -60,7 +60,7 @@ def verdict_line(report: Report) -> str:
     """The one line ``-q`` prints."""
     from portprobe.render.cells import verdict_line as line
 
-    return line(report.to_dict())
+    return line(report)
 
 
 __all__ = ["FORMATS", "render", "render_json", "verdict_line"]

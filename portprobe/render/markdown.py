@@ -1,4 +1,8 @@
-"""GitHub-flavoured Markdown, for ``$GITHUB_STEP_SUMMARY``: verdict, table, reasons, advice.
+"""GitHub-flavoured Markdown, for ``$GITHUB_STEP_SUMMARY``: the terminal view's shape.
+
+Verdict heading, what was probed and from where, the host × family grid (hosts DNS could
+not resolve on one line), reasons, advice, mail readiness; ``verbose`` adds the per-probe
+table. People read the step summary, so it says what the terminal says.
 
 Cells are made visible first (no control characters), then every character Markdown or
 the HTML GitHub allows would interpret is neutralised: ``|`` would end the cell, ``<``
@@ -8,16 +12,29 @@ start a tag, ``*``/``_``/``[`` emphasis or links, a backslash an escape.
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
+from portprobe.outcome import iso_utc
 from portprobe.render.cells import (
+    DASH,
+    NOT_PROBED,
+    advice_items,
+    build_grid,
     greeting_cell,
+    header_lines,
+    legend,
     ms_cell,
+    note_items,
     port_cell,
     safe,
     tls_cell,
+    unresolved_line,
     verdict_line,
 )
+
+if TYPE_CHECKING:
+    from portprobe.outcome import Observed, Report
+    from portprobe.vocab import Ready, VerdictWord
 
 _ENTITIES: Final = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SPECIAL: Final = re.compile(r"([\\`*_\[\]|~#!])")
@@ -33,7 +50,7 @@ HEADERS: Final = (
     "Anomalies",
 )
 _ALIGN: Final = ("---", "---", "---", "--:", "---", "---", "---", "--:", "---")
-_ICON: Final = {
+_ICON: Final[dict[VerdictWord, str]] = {
     "open": "✅",
     "blocked": "⛔",
     "intercepted": "🕵️",
@@ -42,6 +59,7 @@ _ICON: Final = {
     "inconclusive": "❔",
     "offline": "📴",
 }
+_READY_ICON: Final[dict[Ready, str]] = {"yes": "✅", "no": "⛔", "unknown": "❔"}
 
 
 def md(value: object, width: int | None = None) -> str:
@@ -51,43 +69,82 @@ def md(value: object, width: int | None = None) -> str:
     return _SPECIAL.sub(r"\\\1", text)
 
 
-def _row(probe: dict[str, Any]) -> str:
+def _probe_row(probe: Observed) -> str:
+    s = probe.result.spec
     cells = [
-        md(probe.get("provider") or probe.get("target"), 40),
-        md(probe.get("host"), 60),
-        md(probe.get("address") or "—"),
+        md(s.provider or s.target, 40),
+        md(s.host, 60),
+        md(s.address or DASH),
         md(port_cell(probe)),
-        md(probe.get("state")),
+        md(probe.result.state),
         md(greeting_cell(probe, 80)),
         md(tls_cell(probe)),
-        md(ms_cell((probe.get("timings_ms") or {}).get("total"))),
-        md(", ".join(str(a) for a in probe.get("anomalies") or [])),
+        md(ms_cell(probe.result.timings.total)),
+        md(", ".join(probe.anomalies)),
     ]
     return "| " + " | ".join(cells) + " |"
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    v = report["verdict"]
-    icon = _ICON.get(str(v["port25"]), "")
-    out = [f"## {icon} portprobe: port 25 is **{md(v['port25'])}**".replace("  ", " "), ""]
+def _grid(report: Report) -> list[str]:
+    grid = build_grid(report)
+    out: list[str] = []
+    if grid.rows:
+        head = ["Host", "Family", *(str(p) for p in grid.ports), "Address", "Greeting"]
+        align = ["---", "---", *(":-:" for _ in grid.ports), "---", "---"]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "|".join(align) + "|")
+        for row in grid.rows:
+            cells = [row.cells[p].text if p in row.cells else NOT_PROBED for p in grid.ports]
+            line = [row.host, row.family, *cells, row.address, safe(row.greeting, 80)]
+            out.append("| " + " | ".join(md(c) for c in line) + " |")
+        out.append("")
+        marks = legend(grid)
+        if marks:
+            out += [f"<sub>{md(marks)}</sub>", ""]
+    if grid.unresolved:
+        out += [md(unresolved_line(grid)), ""]
+    return out
+
+
+def _readiness(report: Report) -> list[str]:
+    r = report.readiness
+    if r is None:
+        return []
+    out = [f"### {_READY_ICON[r.ready]} Mail readiness: **{md(r.ready)}**", ""]
+    out += [f"- {md(item)}" for item in r.reasons]
+    if r.advice:
+        out += ["", "Advice:", ""] + [f"- {md(item)}" for item in r.advice]
+    out.append("")
+    return out
+
+
+def render_markdown(report: Report, *, verbose: bool = False) -> str:
+    v = report.verdict
+    icon = _ICON[v.port25]
+    out = [f"## {icon} portprobe: port 25 is **{md(v.port25)}**".replace("  ", " "), ""]
     out.append(md(verdict_line(report)))
     out.append("")
-    probes = report.get("probes") or []
-    if probes:
+    out += [f"{md(line)}  " for line in header_lines(report)]  # two spaces: a line break
+    out.append("")
+    if report.probes:
+        out += _grid(report)
+    for title, items in (("Reasons", list(v.reasons)), ("Advice", advice_items(report))):
+        if items:
+            out += [f"### {title}", ""]
+            out += [f"- {md(item)}" for item in items]
+            out.append("")
+    out += _readiness(report)
+    if verbose and report.probes:
+        out += ["### Probes", ""]
         out.append("| " + " | ".join(HEADERS) + " |")
         out.append("|" + "|".join(_ALIGN) + "|")
-        out += [_row(p) for p in probes]
+        out += [_probe_row(p) for p in report.probes]
         out.append("")
-    for title, key in (("Reasons", "reasons"), ("Advice", "advice")):
-        if v.get(key):
-            out += [f"### {title}", ""]
-            out += [f"- {md(item)}" for item in v[key]]
-            out.append("")
-    for note in report.get("notes") or []:
-        out.append(f"> {md(note)}")
-    tool = report.get("tool") or {}
+    notes = note_items(report)
+    if notes:
+        out += [*(f"> {md(note)}  " for note in notes), ""]
     out.append(
-        f"<sub>{md(tool.get('name'))} {md(tool.get('version'))} · "
-        f"{md(report.get('started_at'))} · {md(ms_cell(report.get('duration_ms')))} ms</sub>"
+        f"<sub>portprobe {md(report.tool_version)} · "
+        f"{md(iso_utc(report.started_at))} · {md(ms_cell(report.duration_ms))} ms</sub>"
     )
     return "\n".join(out) + "\n"
