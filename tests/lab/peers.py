@@ -8,6 +8,7 @@ Each function takes the command prefix that enters the client namespace.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import ssl
 import subprocess
@@ -183,3 +184,37 @@ def _run(
         timeout=timeout,
         check=False,
     )
+
+
+#: Run in the client namespace with the project's interpreter (dnspython): one query
+#: straight to ``server``, the answer as JSON.
+_DNS_QUERY_SCRIPT = """
+import json, sys
+import dns.exception, dns.message, dns.query, dns.rcode
+server, name, rdtype, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+try:
+    reply = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=timeout)
+except dns.exception.Timeout:
+    print(json.dumps({"rcode": "TIMEOUT", "answers": []}))
+else:
+    answers = [r.to_text() for rrset in reply.answer for r in rrset]
+    print(json.dumps({"rcode": dns.rcode.to_text(reply.rcode()), "answers": sorted(answers)}))
+"""
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    rcode: str  # NOERROR | NXDOMAIN | SERVFAIL | … | TIMEOUT
+    answers: tuple[str, ...]  # presentation format, sorted (TXT strings keep their quotes)
+
+
+def dns_query(
+    prefix: Prefix, python: str, server: str, name: str, rdtype: str, timeout: float = 3
+) -> DnsAnswer:
+    """One DNS query from inside the namespace ``prefix`` enters (dnspython, over UDP)."""
+    argv = [*prefix, python, "-c", _DNS_QUERY_SCRIPT, server, name, rdtype, f"{timeout:g}"]
+    proc = _run(argv, timeout + 10)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dns query failed: {proc.stderr}")
+    data = json.loads(proc.stdout)
+    return DnsAnswer(data["rcode"], tuple(data["answers"]))

@@ -30,6 +30,8 @@ from .topology import (
     CLIENT_V6,
     READINESS_SERVER_BASE,
     READINESS_UPSTREAM_V4,
+    RESOLVER_V4,
+    RESOLVER_V6,
     WHOAMI_SERVERS,
 )
 
@@ -57,6 +59,11 @@ def dnsbl_name(address: str, zone: str = ZONE) -> str:
     if ip.version == 4:
         return ".".join(reversed(address.split("."))) + f".{zone}"
     return ".".join(reversed(ip.exploded.replace(":", ""))) + f".{zone}"
+
+
+def _wire_suffix(name: str) -> str:
+    """``zen.spamhaus.org`` -> ``|03|zen|08|spamhaus|03|org|00|`` (iptables hex-string)."""
+    return "".join(f"|{len(label):02x}|{label}" for label in name.split(".")) + "|00|"
 
 
 def reverse_zones() -> tuple[str, ...]:
@@ -99,6 +106,10 @@ def _whoami(address: str) -> tuple[str, ...]:
         f"--txt-record=o-o.myaddr.l.google.com,{address}",
     )
 
+
+_READINESS_QNAME_SUFFIXES = tuple(
+    _wire_suffix(zone) for zone in (ZONE, *reverse_zones(), *CLIENT_DOMAINS)
+)
 
 _SERVERS = (
     Server("zones-clean", 0, (*_CLEAN_PTR, *_TEST_ENTRIES)),
@@ -176,9 +187,16 @@ class World:
                 for proto in ("udp", "tcp"):
                     address = addresses[1 if family == 6 else 0]
                     rules.append(f"-A INPUT -d {address} -p {proto} --dport 53 -j DROP")
-        if family == 4 and self.zones is None:
-            for proto in ("udp", "tcp"):
-                rules.append(f"-A OUTPUT -d {READINESS_UPSTREAM_V4} -p {proto} --dport 53 -j DROP")
+        if self.zones is None:
+            # The lab DNS itself goes silent for the readiness names (matched in the
+            # query's wire-format name), so the client's own queries time out, while it
+            # still answers the probes' MX/A/AAAA lookups.
+            resolver = RESOLVER_V6 if family == 6 else RESOLVER_V4
+            for suffix in _READINESS_QNAME_SUFFIXES:
+                rules.append(
+                    f"-A INPUT -d {resolver} -p udp --dport 53 -m string --algo bm --icase "
+                    f'--hex-string "{suffix}" -j DROP'
+                )
         return rules
 
 
