@@ -110,13 +110,9 @@ def test_readiness_dns_timeout_world(lab: Lab) -> None:
     assert "5 gmail-smtp-in.l.google.com." in answers(lab, "gmail.com", "MX")
 
 
-def _exim(lab: Lab) -> None:
-    if lab.exim_missing is not None:
-        pytest.skip(lab.exim_missing)
-
-
-def test_exim_echoes_the_client_address_in_ehlo(lab: Lab, peer_tools: None) -> None:
-    _exim(lab)
+def test_exim_echoes_the_client_address_in_ehlo(
+    lab: Lab, peer_tools: None, echo_receiver: None
+) -> None:
     lab.switch("open")
     seen = swaks(lab.client_argv([]), ECHO_MX, 25)
     assert seen.greeting_code == 220 and "Exim" in (seen.greeting_text or ""), seen.output
