@@ -23,9 +23,13 @@ fails loudly (:class:`LookupError`) instead of going untested:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from portprobe.targets.catalog import Catalog, load_catalog
 
+from .netns import Namespace
+from .pki import LabPKI
+from .postfix import Listener, PostfixInstance
 from .topology import CATALOG_BASE, MAIL_PORTS
 
 #: Real MX sets of the catalog's mail domains (preference, host), as published.
@@ -172,3 +176,28 @@ def dropped_ports_rules(hosts: tuple[CatalogLabHost, ...], family: int) -> list[
             if port not in h.ports:
                 rules.append(f"-d {address} -p tcp --dport {port} -j DROP")
     return rules
+
+
+def catalog_postfix(
+    hosts: tuple[CatalogLabHost, ...], pki: LabPKI, directory: Path, ns: Namespace
+) -> PostfixInstance:
+    """One Postfix for all the catalog's hosts: a listener per documented port and family,
+    each with the host's banner and certificate (``pki.certs[host.key]``)."""
+    listeners = []
+    for host in probed_hosts(hosts):
+        assert host.greeting is not None
+        cert = pki.certs[host.key]
+        said = host.greeting.split()[0]
+        options = {
+            # The EHLO reply names the server like its greeting does, where it names one.
+            "myhostname": said if "." in said else host.name,
+            "smtpd_banner": host.greeting,
+            "smtpd_tls_security_level": "may",
+            "smtpd_tls_cert_file": str(cert.cert_file),
+            "smtpd_tls_key_file": str(cert.key_file),
+        }
+        for address in (host.ipv4, host.ipv6):
+            for port in host.ports:
+                wrapper = {"smtpd_tls_wrappermode": "yes"} if port == 465 else {}
+                listeners.append(Listener(address, port, {**options, **wrapper}))
+    return PostfixInstance("catalog", directory, ns, listeners, "mx.lab.example")

@@ -29,7 +29,13 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from . import netns
-from .catalog_world import CatalogLabHost, catalog_hosts, dnsmasq_records, dropped_ports_rules
+from .catalog_world import (
+    CatalogLabHost,
+    catalog_hosts,
+    catalog_postfix,
+    dnsmasq_records,
+    dropped_ports_rules,
+)
 from .dnsmasq import dnsmasq_binary, start_dnsmasq
 from .exim import exim_unavailable, start_exim
 from .netns import LabError, Namespace
@@ -127,6 +133,12 @@ class LabInfo:
             "hosts": {
                 p.key: {"names": list(p.names), "ipv4": p.ipv4, "ipv6": p.ipv6} for p in PROVIDERS
             },
+            "echo": {"names": [ECHO_MX], "ipv4": ECHO_V4, "ipv6": ECHO_V6},
+            "catalog_hosts": {
+                h.name: {"ipv4": h.ipv4, "ipv6": h.ipv6, "ports": list(h.ports)}
+                for h in catalog_hosts()
+            },
+            "readiness_worlds": list(WORLDS),
         }
 
     @classmethod
@@ -521,29 +533,9 @@ class Lab:
         )
 
     def _catalog_postfix(self) -> PostfixInstance:
-        """The built-in catalog's hosts: one listener per documented port and family."""
         assert self.pki is not None
-        listeners = []
-        for host in self.catalog_hosts:
-            if host.greeting is None:
-                continue
-            cert = self.pki.certs[host.key]
-            said = host.greeting.split()[0]
-            options = {
-                # The EHLO reply names the server like its greeting does, where it names one.
-                "myhostname": said if "." in said else host.name,
-                "smtpd_banner": host.greeting,
-                "smtpd_tls_security_level": "may",
-                "smtpd_tls_cert_file": str(cert.cert_file),
-                "smtpd_tls_key_file": str(cert.key_file),
-            }
-            for address in (host.ipv4, host.ipv6):
-                for port in host.ports:
-                    wrapper = {"smtpd_tls_wrappermode": "yes"} if port == 465 else {}
-                    listeners.append(Listener(address, port, {**options, **wrapper}))
-        return PostfixInstance(
-            "catalog", self.workdir / "postfix-catalog", self.internet, listeners, "mx.lab.example"
-        )
+        directory = self.workdir / "postfix-catalog"
+        return catalog_postfix(self.catalog_hosts, self.pki, directory, self.internet)
 
     def _isp_relay_postfix(self) -> PostfixInstance:
         # The ISP's relay: its own greeting, no STARTTLS (smtpd_tls_security_level=none).
