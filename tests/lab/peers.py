@@ -186,19 +186,21 @@ def _run(
     )
 
 
-#: Run in the client namespace with the project's interpreter (dnspython): one query
-#: straight to ``server``, the answer as JSON.
+#: Run in the client namespace with the project's interpreter (dnspython): each query
+#: straight to its server, over UDP, the answers as JSON (one process for many queries).
 _DNS_QUERY_SCRIPT = """
 import json, sys
 import dns.exception, dns.message, dns.query, dns.rcode
-server, name, rdtype, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-try:
-    reply = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=timeout)
-except dns.exception.Timeout:
-    print(json.dumps({"rcode": "TIMEOUT", "answers": []}))
-else:
+out = []
+for server, name, rdtype, timeout in json.loads(sys.argv[1]):
+    try:
+        reply = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=timeout)
+    except dns.exception.Timeout:
+        out.append({"rcode": "TIMEOUT", "answers": []})
+        continue
     answers = [r.to_text() for rrset in reply.answer for r in rrset]
-    print(json.dumps({"rcode": dns.rcode.to_text(reply.rcode()), "answers": sorted(answers)}))
+    out.append({"rcode": dns.rcode.to_text(reply.rcode()), "answers": sorted(answers)})
+print(json.dumps(out))
 """
 
 
@@ -208,13 +210,20 @@ class DnsAnswer:
     answers: tuple[str, ...]  # presentation format, sorted (TXT strings keep their quotes)
 
 
+def dns_queries(
+    prefix: Prefix, python: str, queries: Sequence[tuple[str, str, str]], timeout: float = 3
+) -> list[DnsAnswer]:
+    """(server, name, rdtype) queries from inside the namespace ``prefix`` enters."""
+    items = [(server, name, rdtype, timeout) for server, name, rdtype in queries]
+    argv = [*prefix, python, "-c", _DNS_QUERY_SCRIPT, json.dumps(items)]
+    proc = _run(argv, timeout * len(items) + 10)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dns queries failed: {proc.stderr}")
+    return [DnsAnswer(d["rcode"], tuple(d["answers"])) for d in json.loads(proc.stdout)]
+
+
 def dns_query(
     prefix: Prefix, python: str, server: str, name: str, rdtype: str, timeout: float = 3
 ) -> DnsAnswer:
     """One DNS query from inside the namespace ``prefix`` enters (dnspython, over UDP)."""
-    argv = [*prefix, python, "-c", _DNS_QUERY_SCRIPT, server, name, rdtype, f"{timeout:g}"]
-    proc = _run(argv, timeout + 10)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dns query failed: {proc.stderr}")
-    data = json.loads(proc.stdout)
-    return DnsAnswer(data["rcode"], tuple(data["answers"]))
+    return dns_queries(prefix, python, [(server, name, rdtype)], timeout)[0]

@@ -15,7 +15,7 @@ import pytest
 
 from .catalog_world import probed_hosts
 from .netlab import Lab
-from .peers import DnsAnswer, dns_query, nmap_scan, swaks
+from .peers import DnsAnswer, dns_queries, dns_query, nmap_scan, swaks
 from .readiness_world import (
     CLEAN_NAME,
     ELSEWHERE_V4,
@@ -72,40 +72,55 @@ WORLD_DNS = {
 def test_readiness_world_dns(world: str, lab: Lab) -> None:
     lab.switch("open", readiness=world)
     ptr, forward, listed = WORLD_DNS[world]
-    assert answers(lab, PTR_V4, "PTR") == (ptr,)
-    assert answers(lab, PTR_V6, "PTR")[0].endswith(".") == (ptr != "NXDOMAIN")
-    if forward is not None:
-        assert answers(lab, ptr.rstrip("."), "A") == (forward,)
-    assert answers(lab, dnsbl_name(CLIENT_V4), "A") == (listed,)
-    # The zone's own test entries: 127.0.0.2 listed, 127.0.0.1 not (or the error code
-    # for everything, as Spamhaus answers public resolvers).
     public = world == "dnsbl-public-resolver"
-    assert answers(lab, dnsbl_name("127.0.0.2"), "A") == (
-        (PUBLIC_RESOLVER_ERROR,) if public else tuple(sorted(TEST_LISTED))
-    )
-    assert answers(lab, dnsbl_name("127.0.0.1"), "A") == (
-        (PUBLIC_RESOLVER_ERROR,) if public else ("NXDOMAIN",)
-    )
-    # whoami: the servers' names through the lab DNS, then each asked directly; each
-    # answers the address of the family it was asked over.
-    assert answers(lab, "resolver1.opendns.com", "A") == (OPENDNS_V4,)
-    assert answers(lab, "ns1.google.com", "AAAA") == (GOOGLE_V6,)
     seen_v4 = OTHER_EXIT_V4 if world == "whoami-disagrees" else CLIENT_V4
-    assert answers(lab, "myip.opendns.com", "A", OPENDNS_V4) == (seen_v4,)
-    assert answers(lab, "myip.opendns.com", "AAAA", OPENDNS_V6) == (CLIENT_V6,)
-    assert answers(lab, "o-o.myaddr.l.google.com", "TXT", GOOGLE_V4) == (f'"{seen_v4}"',)
-    assert answers(lab, "o-o.myaddr.l.google.com", "TXT", GOOGLE_V6) == (f'"{CLIENT_V6}"',)
+    # (server, name, type) -> the answers, or the rcode when there are none.
+    expected = {
+        (RESOLVER_V4, PTR_V4, "PTR"): (ptr,),
+        (RESOLVER_V4, dnsbl_name(CLIENT_V4), "A"): (listed,),
+        # The zone's own test entries: 127.0.0.2 listed, 127.0.0.1 not (or the error
+        # code for everything, as Spamhaus answers public resolvers).
+        (RESOLVER_V4, dnsbl_name("127.0.0.2"), "A"): (
+            (PUBLIC_RESOLVER_ERROR,) if public else tuple(sorted(TEST_LISTED))
+        ),
+        (RESOLVER_V4, dnsbl_name("127.0.0.1"), "A"): (
+            (PUBLIC_RESOLVER_ERROR,) if public else ("NXDOMAIN",)
+        ),
+        # whoami: the servers' names through the lab DNS, then each asked directly;
+        # each answers the address of the family it was asked over.
+        (RESOLVER_V4, "resolver1.opendns.com", "A"): (OPENDNS_V4,),
+        (RESOLVER_V4, "ns1.google.com", "AAAA"): (GOOGLE_V6,),
+        (OPENDNS_V4, "myip.opendns.com", "A"): (seen_v4,),
+        (OPENDNS_V6, "myip.opendns.com", "AAAA"): (CLIENT_V6,),
+        (GOOGLE_V4, "o-o.myaddr.l.google.com", "TXT"): (f'"{seen_v4}"',),
+        (GOOGLE_V6, "o-o.myaddr.l.google.com", "TXT"): (f'"{CLIENT_V6}"',),
+    }
+    if forward is not None:
+        expected[(RESOLVER_V4, ptr.rstrip("."), "A")] = (forward,)
+    queries = [*expected, (RESOLVER_V6, PTR_V6, "PTR")]
+    replies = dns_queries(lab.client_argv([]), sys.executable, queries)
+    got = {
+        q: r.answers if r.rcode == "NOERROR" else (r.rcode,)
+        for q, r in zip(queries, replies, strict=True)
+    }
+    v6_ptr = got.pop((RESOLVER_V6, PTR_V6, "PTR"))
+    assert got == expected
+    assert v6_ptr[0].endswith(".") == (ptr != "NXDOMAIN"), v6_ptr
 
 
 def test_readiness_dns_timeout_world(lab: Lab) -> None:
     lab.switch("open", readiness="dns-timeout")
     # The whoami servers never answer, nor does the lab DNS for the readiness names...
-    assert ask(lab, "myip.opendns.com", "A", OPENDNS_V4).rcode == "TIMEOUT"
-    assert ask(lab, "o-o.myaddr.l.google.com", "TXT", GOOGLE_V6).rcode == "TIMEOUT"
-    assert ask(lab, PTR_V4, "PTR").rcode == "TIMEOUT"
-    assert ask(lab, PTR_V6, "PTR", RESOLVER_V6).rcode == "TIMEOUT"
-    assert ask(lab, dnsbl_name(CLIENT_V4), "A").rcode == "TIMEOUT"
-    assert ask(lab, CLEAN_NAME, "A").rcode == "TIMEOUT"
+    silent = [
+        (OPENDNS_V4, "myip.opendns.com", "A"),
+        (GOOGLE_V6, "o-o.myaddr.l.google.com", "TXT"),
+        (RESOLVER_V4, PTR_V4, "PTR"),
+        (RESOLVER_V6, PTR_V6, "PTR"),
+        (RESOLVER_V4, dnsbl_name(CLIENT_V4), "A"),
+        (RESOLVER_V4, CLEAN_NAME, "A"),
+    ]
+    replies = dns_queries(lab.client_argv([]), sys.executable, silent, timeout=1)
+    assert [r.rcode for r in replies] == ["TIMEOUT"] * len(silent)
     # ...while the probes' own lookups still work.
     assert answers(lab, "alpha.example", "MX") == ("10 mx.alpha.example.",)
     assert "5 gmail-smtp-in.l.google.com." in answers(lab, "gmail.com", "MX")
