@@ -14,6 +14,12 @@ over the same hosts — the three lab providers, IPv4 and IPv6, ports 25/465/587
   --port P --quit-after EHLO --tls|--tls-on-connect --tls-verify --tls-ca-path CA
   --timeout 10`` (swaks' default timeout is 30 s; 10 s is portprobe's ``--timeout``)
 
+The "default catalog run" cases (``catalog-open``, ``catalog-dropped``: issue 12 §5) run
+what most users type, bare ``portprobe --nameserver 198.51.100.53 --ca-file CA --json``
+over the built-in catalog's hosts as the lab serves them (tests/lab/catalog_world.py),
+against ``nmap -sT -Pn -p25,465,587,2525 --script banner,smtp-commands,ssl-cert`` over
+the same hosts' addresses (no swaks loop: it has no catalog to follow).
+
 Wall time: median of ``--rounds`` (default 5) rounds, the tools alternating inside each
 round. In ``latency`` portprobe runs ``--verdict-runs`` (default 20) times in all and the
 correct verdicts are counted. What each tool recorded is read from its own output.
@@ -47,11 +53,23 @@ PORTPROBE = str(common.PROJECT_DIR / ".venv" / "bin" / "portprobe")
 SWAKS_TIMEOUT = 10
 TOOL_TIMEOUT = 600  # a bound for any one tool run; none comes near it
 
+
+@dataclass(frozen=True)
+class Case:
+    scenario: str  # the lab scenario
+    title: str
+    expected: str  # the port-25 verdict a correct diagnosis gives
+    catalog: bool = False  # bare portprobe (the built-in catalog) vs nmap, no swaks
+
+
 SCENARIOS = {
-    # lab scenario: (title, the port-25 verdict a correct diagnosis gives)
-    "open": ("nothing blocked", "open"),
-    "dropped": ("port 25 dropped", "blocked"),
-    "latency": ("80 ms delay, 1 % loss", "open"),
+    "open": Case("open", "nothing blocked", "open"),
+    "dropped": Case("dropped", "port 25 dropped", "blocked"),
+    "latency": Case("latency", "80 ms delay, 1 % loss", "open"),
+    "catalog-open": Case("open", "default catalog run, nothing blocked", "open", catalog=True),
+    "catalog-dropped": Case(
+        "dropped", "default catalog run, port 25 dropped", "blocked", catalog=True
+    ),
 }
 
 # Targets from issue 7.
@@ -78,14 +96,17 @@ class Run:
 # --- the tools ---------------------------------------------------------------------------
 
 
-def hosts() -> list[tuple[str, str, str]]:
-    """(MX name, family flag, address) for every lab provider and family."""
+def hosts(catalog: bool = False) -> list[tuple[str, str, str]]:
+    """(host name, family flag, address) for every lab provider (or catalog host) and family."""
+    from tests.lab.catalog_world import catalog_hosts, probed_hosts
     from tests.lab.topology import PROVIDERS
 
+    named = [(h.name, h.ipv4, h.ipv6) for h in probed_hosts(catalog_hosts())] if catalog else []
+    named = named or [(p.mx, p.ipv4, p.ipv6) for p in PROVIDERS]
     out = []
-    for p in PROVIDERS:
-        out.append((p.mx, "-4", p.ipv4))
-        out.append((p.mx, "-6", p.ipv6))
+    for name, ipv4, ipv6 in named:
+        out.append((name, "-4", ipv4))
+        out.append((name, "-6", ipv6))
     return out
 
 
@@ -95,18 +116,18 @@ def run_timed(argv: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]
     return time.perf_counter() - started, proc
 
 
-def portprobe_argv(lab: Any) -> list[str]:
+def portprobe_argv(lab: Any, catalog: bool = False) -> list[str]:
     from tests.lab.topology import PROVIDERS
 
     argv = [PORTPROBE]
-    for p in PROVIDERS:
+    for p in () if catalog else PROVIDERS:
         argv += ["--domain", p.domain]
     argv += ["--nameserver", lab.nameserver, "--ca-file", str(lab.ca_file), "--json"]
     return lab.client_argv(argv)
 
 
-def run_portprobe(lab: Any) -> Run:
-    wall, proc = run_timed(portprobe_argv(lab))
+def run_portprobe(lab: Any, catalog: bool = False) -> Run:
+    wall, proc = run_timed(portprobe_argv(lab, catalog))
     run = Run("portprobe", wall, proc.returncode)
     try:
         report = json.loads(proc.stdout)
@@ -140,9 +161,9 @@ def nmap_argv(lab: Any, family: str, addresses: list[str]) -> list[str]:
     return lab.client_argv([*argv, *addresses])
 
 
-def run_nmap(lab: Any) -> Run:
+def run_nmap(lab: Any, catalog: bool = False) -> Run:
     by_family: dict[str, list[str]] = {}
-    for _name, family, address in hosts():
+    for _name, family, address in hosts(catalog):
         by_family.setdefault(family, []).append(address)
     started = time.perf_counter()
     procs = [
@@ -189,10 +210,10 @@ _SWAKS_GREETING = re.compile(r"^<[-~]\*?\s+220[ -]", re.MULTILINE)
 _SWAKS_TLS = re.compile(r"^=== TLS started with cipher ([^:\s]+):", re.MULTILINE)
 
 
-def run_swaks(lab: Any) -> Run:
+def run_swaks(lab: Any, catalog: bool = False) -> Run:
     started = time.perf_counter()
     run = Run("swaks loop", 0.0, 0)
-    for name, family, _address in hosts():
+    for name, family, _address in hosts(catalog):
         for port in PORTS:
             proc = subprocess.run(
                 swaks_argv(lab, name, family, port),
@@ -223,13 +244,15 @@ TOOLS = {"portprobe": run_portprobe, "nmap": run_nmap, "swaks loop": run_swaks}
 
 
 def measure(lab: Any, scenario: str, rounds: int, verdict_runs: int) -> dict[str, Any]:
-    lab.switch(scenario)
-    runs: dict[str, list[Run]] = {tool: [] for tool in TOOLS}
+    case = SCENARIOS[scenario]
+    lab.switch(case.scenario)
+    tools = [t for t in TOOLS if not (case.catalog and t == "swaks loop")]
+    runs: dict[str, list[Run]] = {tool: [] for tool in tools}
     for index in range(rounds):
         # Alternate the order too, so no tool always follows another.
-        order = list(TOOLS)[index % 3 :] + list(TOOLS)[: index % 3]
+        order = tools[index % len(tools) :] + tools[: index % len(tools)]
         for tool in order:
-            run = TOOLS[tool](lab)
+            run = TOOLS[tool](lab, case.catalog)
             runs[tool].append(run)
             print(
                 f"  [{scenario}] {tool:10} {run.wall:7.3f} s ({run.duration}) "
@@ -247,7 +270,9 @@ def measure(lab: Any, scenario: str, rounds: int, verdict_runs: int) -> dict[str
 
 def summarise(result: dict[str, Any]) -> list[list[str]]:
     scenario = result["scenario"]
-    title, expected = SCENARIOS[scenario]
+    case = SCENARIOS[scenario]
+    title, expected = case.title, case.expected
+    pairs = len(hosts(case.catalog)) * len(PORTS)  # (address, port) pairs nmap scans
     runs: dict[str, list[Run]] = result["runs"]
     walls = {tool: common.median(r.wall for r in rs) for tool, rs in runs.items() if rs}
     pp = walls["portprobe"]
@@ -285,7 +310,7 @@ def summarise(result: dict[str, Any]) -> list[list[str]]:
                 f"{wall:.2f}",
                 f"{min(r.wall for r in rs):.2f}–{max(r.wall for r in rs):.2f}",
                 ratio,
-                f"{last.greeted}/24",
+                f"{last.greeted}/{pairs}",
                 tls,
                 timing,
                 states or "–",
@@ -316,6 +341,16 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
         notes.append(
             f"- nothing blocked: portprobe {pp:.2f} s ≤ nmap {nm:.2f} s: {common.met(pp <= nm)}"
         )
+    for case in ("catalog-open", "catalog-dropped"):
+        if case in by:
+            pp, nm = wall(case, "portprobe"), wall(case, "nmap")
+            expected = SCENARIOS[case].expected
+            right = all(r.verdict == expected for r in by[case]["portprobe"])
+            notes.append(
+                f"- {SCENARIOS[case].title}: portprobe {pp:.2f} s vs nmap {nm:.2f} s "
+                f"(portprobe ≤ nmap: {common.met(pp <= nm)}); verdict `{expected}` in every "
+                f"run: {common.met(right)}"
+            )
     if "latency" in by:
         rs = by["latency"]["portprobe"]
         correct = sum(r.verdict == "open" for r in rs)
@@ -332,7 +367,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--verdict-runs", type=int, default=20)
-    parser.add_argument("--scenarios", default="open,dropped,latency")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--seed", type=int, default=None, help="the lab's loss RNG seed")
     parser.add_argument("--write", action="store_true", help="update bench/README.md")
     args = parser.parse_args()
@@ -380,6 +415,9 @@ def main() -> None:
             f"{args.rounds} rounds, tools alternating; in `latency` portprobe ran "
             f"{args.verdict_runs} times.\n"
             f"- portprobe: `{' '.join(portprobe_argv_text())}`\n"
+            "- default catalog run: bare `portprobe --nameserver 198.51.100.53 --ca-file CA "
+            f"--json` over the built-in catalog's {len(hosts(True)) // 2} probed hosts as the "
+            "lab serves them (IPv4 + IPv6), against nmap over the same addresses; no swaks\n"
             "- nmap: `nmap -sT -Pn -p25,465,587,2525 --script banner,smtp-commands,ssl-cert "
             "-oX - V4…` and `… -6 V6…` at the same time\n"
             "- swaks: `swaks --server MX -4|-6 --port P --quit-after EHLO "

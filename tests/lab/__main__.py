@@ -29,6 +29,7 @@ from .netlab import (
     remove_stale,
     running_labs,
 )
+from .readiness_world import WORLDS
 from .scenarios import SCENARIOS
 from .topology import PROVIDERS
 
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("up", "run"):
         p = sub.add_parser(name)
         p.add_argument("--scenario", default="open", choices=sorted(SCENARIOS))
+        p.add_argument("--readiness", default="clean", choices=sorted(WORLDS), help="DNS world")
         p.add_argument("--delay-ms", type=float, default=PATH_DELAY_MS, help="latency, each way")
         p.add_argument("--loss", type=float, default=PATH_LOSS, help="latency scenario loss")
         p.add_argument("--seed", type=int, default=None)
@@ -85,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["run"].add_argument("cmd", nargs=argparse.REMAINDER)
     p = sub.add_parser("switch")
     p.add_argument("scenario", choices=sorted(SCENARIOS))
+    p.add_argument("--readiness", default="clean", choices=sorted(WORLDS), help="DNS world")
     p.add_argument("--lab")
     p = sub.add_parser("exec")
     p.add_argument("--lab")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     sub.add_parser("scenarios")
+    sub.add_parser("worlds")
     sub.add_parser("list")
     sub.add_parser("cleanup")
     args = parser.parse_args(argv)
@@ -97,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenarios":
         for scenario in SCENARIOS.values():
             print(f"{scenario.name:12} {scenario.description}")
+        return 0
+    if args.command == "worlds":
+        for world in WORLDS.values():
+            print(f"{world.name:12} {world.description}")
         return 0
     if args.command == "cleanup":
         for name in remove_stale():
@@ -108,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "switch":
         info = _pick(running_labs(), args.lab)
-        apply_scenario(info, SCENARIOS[args.scenario])
-        print(f"{info.client}: {args.scenario}")
+        apply_scenario(info, SCENARIOS[args.scenario], WORLDS[args.readiness])
+        print(f"{info.client}: {args.scenario}, readiness world {args.readiness}")
         return 0
     if args.command == "exec":
         info = _pick(running_labs(), args.lab)
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         path_delay_ms=args.delay_ms, path_loss=args.loss, seed=args.seed, keep_workdir=args.keep
     )
     with lab:
-        lab.switch(args.scenario)
+        lab.switch(args.scenario, args.readiness)
         if args.command == "run":
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             if not cmd:

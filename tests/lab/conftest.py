@@ -54,6 +54,13 @@ def peer_tools() -> None:
 
 
 @pytest.fixture(scope="session")
+def echo_receiver(lab: Lab) -> None:
+    """Exim (mx.echo.example), whose EHLO reply echoes the client's address."""
+    if lab.exim_missing is not None:
+        _skip_or_fail(lab.exim_missing)
+
+
+@pytest.fixture(scope="session")
 def scenario_report(lab: Lab, portprobe_installed: None) -> Callable[[str], Report]:
     """portprobe's report in a scenario (default targets), run once per scenario."""
     cache: dict[str, Report] = {}

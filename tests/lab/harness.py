@@ -75,8 +75,11 @@ def portprobe_argv(lab: Lab, *args: str, domains: tuple[str, ...] = DOMAINS) -> 
     ]
 
 
-def run_portprobe(lab: Lab, *args: str, timeout: float = 90) -> Report:
-    argv = portprobe_argv(lab, *args)
+def run_portprobe(
+    lab: Lab, *args: str, timeout: float = 90, domains: tuple[str, ...] = DOMAINS
+) -> Report:
+    """portprobe with ``--domain`` for each of ``domains`` (none: the built-in catalog)."""
+    argv = portprobe_argv(lab, *args, domains=domains)
     proc = lab.run_client(argv, timeout=timeout)
     try:
         data = json.loads(proc.stdout)

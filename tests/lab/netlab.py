@@ -29,16 +29,28 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from . import netns
+from .catalog_world import (
+    CatalogLabHost,
+    catalog_hosts,
+    catalog_postfix,
+    dnsmasq_records,
+    dropped_ports_rules,
+)
 from .dnsmasq import dnsmasq_binary, start_dnsmasq
+from .exim import exim_unavailable, start_exim
 from .netns import LabError, Namespace
 from .pki import LabPKI, make_pki
 from .postfix import Listener, PostfixInstance, postfix_available, rmtree, warm_up
+from .readiness_world import SERVERS, WORLDS, World, main_dnsmasq_args, server_argv
 from .scenarios import CUSTOMER_IF, SCENARIOS, UPLINK_IF, Scenario
 from .topology import (
     ASA_PROXY_PORT,
     BLOCKLIST_PORT,
     CLIENT_V4,
     CLIENT_V6,
+    ECHO_MX,
+    ECHO_V4,
+    ECHO_V6,
     ICMP_DELAY_QUEUE,
     INTERNET_V4,
     INTERNET_V6,
@@ -49,12 +61,16 @@ from .topology import (
     MAIL_PORTS,
     PATH_DELAY_QUEUE,
     PROVIDERS,
+    RATE_LIMIT_PORT,
+    READINESS_UPSTREAM_V4,
     RESOLVER_V4,
     RESOLVER_V6,
     ROUTER_CLIENT_SIDE_V4,
     ROUTER_CLIENT_SIDE_V6,
     ROUTER_INTERNET_SIDE_V4,
     ROUTER_INTERNET_SIDE_V6,
+    SLOW_25_QUEUE,
+    WHOAMI_SERVERS,
 )
 
 CLIENT_IF = "up0"  # the client's uplink
@@ -65,6 +81,8 @@ ICMP_ERROR_DELAY_MS = 5
 #: The "latency" scenario: per direction, so the round trip gains twice this.
 PATH_DELAY_MS = 40
 PATH_LOSS = 0.01
+#: The "slow-25" scenario: port 25 of one provider, per direction (~300 ms round trip).
+SLOW_25_DELAY_MS = 150
 
 #: Bound for every service to come up (they take ~0.1-0.5 s).
 READY_TIMEOUT = 15.0
@@ -115,6 +133,12 @@ class LabInfo:
             "hosts": {
                 p.key: {"names": list(p.names), "ipv4": p.ipv4, "ipv6": p.ipv6} for p in PROVIDERS
             },
+            "echo": {"names": [ECHO_MX], "ipv4": ECHO_V4, "ipv6": ECHO_V6},
+            "catalog_hosts": {
+                h.name: {"ipv4": h.ipv4, "ipv6": h.ipv6, "ports": list(h.ports)}
+                for h in catalog_hosts()
+            },
+            "readiness_worlds": list(WORLDS),
         }
 
     @classmethod
@@ -130,12 +154,14 @@ class LabInfo:
         )
 
 
-def apply_scenario(info: LabInfo, scenario: Scenario) -> None:
-    """Put the lab into ``scenario``: stateless, so another process can do it too."""
+def apply_scenario(info: LabInfo, scenario: Scenario, world: World | None = None) -> None:
+    """Put the lab into ``scenario`` (the ISP's rules) and readiness ``world`` (default
+    "clean"): stateless, so another process can do it too."""
+    world = world or WORLDS["clean"]
     router, client = Namespace(info.router), Namespace(info.client)
     internet = Namespace(info.internet)
-    internet.run(["iptables-restore"], input=_receiver_nat(scenario.blocklisted, 4))
-    internet.run(["ip6tables-restore"], input=_receiver_nat(scenario.blocklisted, 6))
+    internet.run(["iptables-restore"], input=_internet_rules(scenario, world, 4))
+    internet.run(["ip6tables-restore"], input=_internet_rules(scenario, world, 6))
     router.run(["iptables-restore"], input=scenario.ruleset(4))
     router.run(["ip6tables-restore"], input=scenario.ruleset(6))
     # REDIRECTs and drops apply to new connections; forget the old ones.
@@ -147,23 +173,54 @@ def apply_scenario(info: LabInfo, scenario: Scenario) -> None:
     else:
         v6_routes = [f"route del {p}" for p in LAB_PREFIXES_V6]
         client.ip(_client_uplink_up() + ([] if scenario.client_ipv6_route else v6_routes))
+    if scenario.rate_limited:
+        _use_up_rate_limit(client)
 
 
-def _receiver_nat(blocklisted: bool, family: int) -> str:
-    """The receivers' side of "blocklisted": their own NAT sends this client's port-25
-    connections to the Postfix listener whose access table rejects it. Postfix reads
-    its tables once per smtpd process, so a rule swap is what makes the switch instant."""
+def _internet_rules(scenario: Scenario, world: World, family: int) -> str:
+    """The internet namespace's whole rule set: the catalog hosts' dropped ports, the
+    receivers' NAT, and the readiness world's DNS NAT / drops.
+
+    The receivers' side of "blocklisted" and "rate-limited": their own NAT sends this
+    client's port-25 connections to the Postfix listener that rejects it (an access
+    table; a rate limit). Postfix reads its tables once per smtpd process, and anvil's
+    counts live for an hour, so a rule swap is what makes the switch instant."""
+    port = BLOCKLIST_PORT if scenario.blocklisted else None
+    port = RATE_LIMIT_PORT if scenario.rate_limited else port
     rules = []
-    if blocklisted:
+    if port is not None:
         for provider in PROVIDERS:
             address = provider.ipv6 if family == 6 else provider.ipv4
             target = f"[{address}]" if family == 6 else address
             rules.append(
                 f"-A PREROUTING -d {address} -p tcp --dport 25 "
-                f"-j DNAT --to-destination {target}:{BLOCKLIST_PORT}"
+                f"-j DNAT --to-destination {target}:{port}"
             )
-    lines = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
-    return "\n".join([*lines, ":POSTROUTING ACCEPT [0:0]", *rules, "COMMIT"]) + "\n"
+    drops = [f"-A INPUT {rule}" for rule in dropped_ports_rules(catalog_hosts(), family)]
+    lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    lines += [*drops, *world.filter_rules(family), "COMMIT"]
+    lines += ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    lines += [":POSTROUTING ACCEPT [0:0]", *rules, *world.nat_rules(family), "COMMIT"]
+    return "\n".join(lines) + "\n"
+
+
+#: Run in the client namespace: one connection to each rate-limited listener, so that
+#: every later one is over Postfix's limit of one per anvil_rate_time_unit (an hour).
+_USE_UP_SCRIPT = """
+import socket, sys
+for address in sys.argv[2:]:
+    try:
+        with socket.create_connection((address, int(sys.argv[1])), timeout=5) as sock:
+            sock.recv(512)
+            sock.sendall(b"QUIT\\r\\n")
+    except OSError as exc:
+        sys.exit(f"{address}: {exc}")
+"""
+
+
+def _use_up_rate_limit(client: Namespace) -> None:
+    addresses = [a for p in PROVIDERS for a in (p.ipv4, p.ipv6)]
+    client.run([sys.executable, "-c", _USE_UP_SCRIPT, str(RATE_LIMIT_PORT), *addresses])
 
 
 def _blocklist() -> str:
@@ -212,6 +269,9 @@ class Lab:
         self.keep_workdir = keep_workdir
         self.workdir = Path(tempfile.gettempdir()) / f"{stem}-lab"  # made by up()
         self.scenario = "open"
+        self.readiness = "clean"
+        self.catalog_hosts: tuple[CatalogLabHost, ...] = catalog_hosts()
+        self.exim_missing = exim_unavailable()  # None: Exim is the echo.example receiver
         self.pki: LabPKI | None = None
         self._namespaces: list[Namespace] = []
         self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -288,7 +348,9 @@ class Lab:
         try:
             self.workdir.mkdir(mode=0o755)  # 0755: Postfix daemons run as user postfix
             self._build_network()
-            self.pki = make_pki(self.workdir / "pki")
+            extra = {h.key: h.cert_names for h in self.catalog_hosts if h.greeting}
+            extra["echo"] = (ECHO_MX, ECHO_V4, ECHO_V6)
+            self.pki = make_pki(self.workdir / "pki", extra)
             self._start_services()
             self.switch("open")
             self._wait_ready()
@@ -320,14 +382,21 @@ class Lab:
         self._restore_signal_handlers()
         atexit.unregister(self.down)
 
-    def switch(self, name: str) -> None:
-        """Put the lab into scenario ``name`` (see ``scenarios.SCENARIOS``)."""
+    def switch(self, name: str, readiness: str = "clean") -> None:
+        """Put the lab into scenario ``name`` (see ``scenarios.SCENARIOS``) and readiness
+        world ``readiness`` (``readiness_world.WORLDS``)."""
         try:
             scenario = SCENARIOS[name]
         except KeyError:
             raise LabError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
-        apply_scenario(self.info, scenario)
-        self.scenario = name
+        try:
+            world = WORLDS[readiness]
+        except KeyError:
+            raise LabError(
+                f"unknown readiness world {readiness!r}; known: {', '.join(WORLDS)}"
+            ) from None
+        apply_scenario(self.info, scenario, world)
+        self.scenario, self.readiness = name, readiness
 
     # -- building ----------------------------------------------------------------------
 
@@ -396,9 +465,13 @@ class Lab:
             ]
         )
         self.client.ip(["link set lo up", *_client_uplink_up()])
-        server_addresses = [f"addr add {p.ipv4}/32 dev lo" for p in PROVIDERS] + [
-            f"addr add {p.ipv6}/128 dev lo" for p in PROVIDERS
-        ]
+        hosts: list[tuple[str, str]] = [(p.ipv4, p.ipv6) for p in PROVIDERS]
+        hosts += [(h.ipv4, h.ipv6) for h in self.catalog_hosts]
+        hosts += [(ECHO_V4, ECHO_V6), *WHOAMI_SERVERS.values()]
+        hosts += [(s.ipv4, s.ipv6) for s in SERVERS.values()]
+        server_addresses = [f"addr add {v4}/32 dev lo" for v4, _ in hosts]
+        server_addresses += [f"addr add {v6}/128 dev lo" for _, v6 in hosts]
+        server_addresses.append(f"addr add {READINESS_UPSTREAM_V4}/32 dev lo")
         self.internet.ip(
             [
                 "link set lo up",
@@ -440,13 +513,29 @@ class Lab:
                     "smtpd_client_restrictions": f"check_client_access,cidr:{self.blocklist_file}",
                 }
                 listeners.append(Listener(address, BLOCKLIST_PORT, blocklisting))
+                # Port 25 as it answers a client over its connection rate ("rate-limited"):
+                # one connection per client and anvil_rate_time_unit, nobody exempt, so
+                # after the lab's own first connection Postfix's smtpd answers this client
+                # "421 4.7.0 <name> Error: too many connections from <address>".
+                rate_limiting = {
+                    **provider_options,
+                    "smtpd_client_connection_rate_limit": "1",
+                    "smtpd_client_event_limit_exceptions": "",
+                }
+                listeners.append(Listener(address, RATE_LIMIT_PORT, rate_limiting))
         return PostfixInstance(
             "internet",
             self.workdir / "postfix-internet",
             self.internet,
             listeners,
             "mx.lab.example",
+            {"anvil_rate_time_unit": "3600s"},
         )
+
+    def _catalog_postfix(self) -> PostfixInstance:
+        assert self.pki is not None
+        directory = self.workdir / "postfix-catalog"
+        return catalog_postfix(self.catalog_hosts, self.pki, directory, self.internet)
 
     def _isp_relay_postfix(self) -> PostfixInstance:
         # The ISP's relay: its own greeting, no STARTTLS (smtpd_tls_security_level=none).
@@ -474,8 +563,20 @@ class Lab:
 
     def _start_services(self) -> None:
         self.blocklist_file.write_text(_blocklist())
-        self._processes.append(("dnsmasq", start_dnsmasq(self.internet, self.workdir)))
-        for instance in (self._internet_postfix(), self._isp_relay_postfix()):
+        extra_dns = [*dnsmasq_records(self.catalog_hosts), *main_dnsmasq_args()]
+        dns = start_dnsmasq(self.internet, self.workdir, extra_dns)
+        self._processes.append(("dnsmasq", dns))
+        binary = dnsmasq_binary()
+        assert binary is not None
+        for server in SERVERS.values():
+            log = str(self.workdir / f"dns-{server.name}.log")
+            self._spawn(f"dns-{server.name}", self.internet, server_argv(binary, server, log))
+        if self.exim_missing is None:
+            assert self.pki is not None
+            exim = start_exim(self.internet, self.workdir / "exim", self.pki.certs["echo"])
+            self._processes.append(("exim", exim))
+        instances = (self._internet_postfix(), self._isp_relay_postfix(), self._catalog_postfix())
+        for instance in instances:
             self._postfix.append(instance)
             self._processes.append((f"postfix-{instance.name}", instance.start()))
         self._spawn(
@@ -499,14 +600,22 @@ class Lab:
         if self.seed is not None:
             path_args += ["--seed", str(self.seed)]
         self._spawn("path-delay", self.router, _python_module_argv("delayline", *path_args))
+        slow_args = ["--queue", str(SLOW_25_QUEUE), "--delay-ms", str(SLOW_25_DELAY_MS)]
+        self._spawn("slow-25-delay", self.router, _python_module_argv("delayline", *slow_args))
 
     def _wait_ready(self) -> None:
         """Poll (bounded) until every listener and queue exists; fail with the logs."""
-        ports = (*MAIL_PORTS, BLOCKLIST_PORT)
+        ports = (*MAIL_PORTS, BLOCKLIST_PORT, RATE_LIMIT_PORT)
         want_internet = {(a, port) for p in PROVIDERS for a in (p.ipv4, p.ipv6) for port in ports}
+        want_internet |= {
+            (a, port) for h in self.catalog_hosts for a in (h.ipv4, h.ipv6) for port in h.ports
+        }
+        if self.exim_missing is None:
+            want_internet |= {(a, port) for a in (ECHO_V4, ECHO_V6) for port in MAIL_PORTS}
         want_router = {(a, ISP_RELAY_PORT) for a in (ROUTER_CLIENT_SIDE_V4, ROUTER_CLIENT_SIDE_V6)}
         want_router |= {("0.0.0.0", ASA_PROXY_PORT), ("::", ASA_PROXY_PORT)}
         want_dns = {(RESOLVER_V4, 53), (RESOLVER_V6, 53)}
+        want_dns |= {(a, 53) for s in SERVERS.values() for a in (s.ipv4, s.ipv6)}
         deadline = time.monotonic() + READY_TIMEOUT
         missing: list[str] = []
         while time.monotonic() < deadline:
@@ -519,7 +628,9 @@ class Lab:
             missing += _missing(want_router, _listening(self.router, "-ltn"), "router tcp")
             queues = _bound_queues(self.router)
             missing += [
-                f"nfqueue {q}" for q in (ICMP_DELAY_QUEUE, PATH_DELAY_QUEUE) if q not in queues
+                f"nfqueue {q}"
+                for q in (ICMP_DELAY_QUEUE, PATH_DELAY_QUEUE, SLOW_25_QUEUE)
+                if q not in queues
             ]
             if not missing:
                 return

@@ -8,6 +8,7 @@ Each function takes the command prefix that enters the client namespace.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import ssl
 import subprocess
@@ -183,3 +184,46 @@ def _run(
         timeout=timeout,
         check=False,
     )
+
+
+#: Run in the client namespace with the project's interpreter (dnspython): each query
+#: straight to its server, over UDP, the answers as JSON (one process for many queries).
+_DNS_QUERY_SCRIPT = """
+import json, sys
+import dns.exception, dns.message, dns.query, dns.rcode
+out = []
+for server, name, rdtype, timeout in json.loads(sys.argv[1]):
+    try:
+        reply = dns.query.udp(dns.message.make_query(name, rdtype), server, timeout=timeout)
+    except dns.exception.Timeout:
+        out.append({"rcode": "TIMEOUT", "answers": []})
+        continue
+    answers = [r.to_text() for rrset in reply.answer for r in rrset]
+    out.append({"rcode": dns.rcode.to_text(reply.rcode()), "answers": sorted(answers)})
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    rcode: str  # NOERROR | NXDOMAIN | SERVFAIL | … | TIMEOUT
+    answers: tuple[str, ...]  # presentation format, sorted (TXT strings keep their quotes)
+
+
+def dns_queries(
+    prefix: Prefix, python: str, queries: Sequence[tuple[str, str, str]], timeout: float = 3
+) -> list[DnsAnswer]:
+    """(server, name, rdtype) queries from inside the namespace ``prefix`` enters."""
+    items = [(server, name, rdtype, timeout) for server, name, rdtype in queries]
+    argv = [*prefix, python, "-c", _DNS_QUERY_SCRIPT, json.dumps(items)]
+    proc = _run(argv, timeout * len(items) + 10)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dns queries failed: {proc.stderr}")
+    return [DnsAnswer(d["rcode"], tuple(d["answers"])) for d in json.loads(proc.stdout)]
+
+
+def dns_query(
+    prefix: Prefix, python: str, server: str, name: str, rdtype: str, timeout: float = 3
+) -> DnsAnswer:
+    """One DNS query from inside the namespace ``prefix`` enters (dnspython, over UDP)."""
+    return dns_queries(prefix, python, [(server, name, rdtype)], timeout)[0]

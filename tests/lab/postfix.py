@@ -8,8 +8,9 @@ foreground with ``maillog_file = /dev/stdout``, so its pid is the ``Popen`` pid 
 log is a file.
 
 Each listener is one ``master.cf`` line bound to one address and port; the per-provider
-settings are ``-o`` overrides. Values with spaces cannot be ``-o`` values, so the banner
-is ``$myhostname ESMTP Postfix (lab)`` and each line overrides ``myhostname``.
+settings are ``-o`` overrides; a value with spaces (a provider-style banner) uses
+master.cf's ``-o { name = value }`` form (Postfix >= 3.0). The lab providers' banner is
+``$myhostname ESMTP Postfix (lab)`` and each line overrides ``myhostname``.
 """
 
 from __future__ import annotations
@@ -151,7 +152,10 @@ class PostfixInstance:
         (etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
         lines = []
         for listener in self.listeners:
-            opts = "".join(f" -o {k}={v}" for k, v in listener.options.items())
+            opts = "".join(
+                f" -o {{ {k} = {v} }}" if " " in v else f" -o {k}={v}"
+                for k, v in listener.options.items()
+            )
             lines.append(f"{listener.endpoint} inet n - n - - smtpd{opts}\n")
         (etc / "master.cf").write_text("".join(lines) + _INTERNAL_SERVICES)
 

@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .topology import ASA_PROXY_PORT, ICMP_DELAY_QUEUE, ISP_RELAY_PORT, PATH_DELAY_QUEUE
+from .topology import (
+    ASA_PROXY_PORT,
+    ICMP_DELAY_QUEUE,
+    ISP_RELAY_PORT,
+    PATH_DELAY_QUEUE,
+    SLOW_25_QUEUE,
+    SLOW_PROVIDER,
+)
 
 #: Router interface names (fixed: they live inside the run's own namespace).
 CUSTOMER_IF = "cust0"  # towards the client
@@ -30,6 +37,7 @@ class Scenario:
     nat_v6: tuple[str, ...] = ()
     forward_policy: str = "ACCEPT"
     blocklisted: bool = False  # receivers greet this client with 554 on port 25
+    rate_limited: bool = False  # receivers' Postfix: 421 too many connections on port 25
     client_link_down: bool = False
     client_ipv6_route: bool = True  # False: IPv6 "unavailable", as in most homes
 
@@ -72,6 +80,18 @@ def _redirected(name: str, description: str, port: int) -> Scenario:
 
 _SMTP_OUT = f"-i {CUSTOMER_IF} -p tcp --dport 25"
 
+
+def _slow_25(family: int) -> tuple[str, ...]:
+    # Both directions of port 25 to the slow provider wait in the slow delay line
+    # (150 ms each way: ~300 ms round trip); every other port and provider is fast.
+    address = SLOW_PROVIDER.ipv6 if family == 6 else SLOW_PROVIDER.ipv4
+    queue = f"-j NFQUEUE --queue-num {SLOW_25_QUEUE}"
+    return (
+        f"-d {address} -p tcp --dport 25 {queue}",
+        f"-s {address} -p tcp --sport 25 {queue}",
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -109,6 +129,17 @@ SCENARIOS: dict[str, Scenario] = {
             "blocklisted",
             "receivers greet this client with 554 (blocked using zen.spamhaus.org) on 25",
             blocklisted=True,
+        ),
+        Scenario(
+            "rate-limited",
+            "receivers' Postfix answers this client 421 4.7.0 too many connections on 25",
+            rate_limited=True,
+        ),
+        Scenario(
+            "slow-25",
+            f"port 25 of {SLOW_PROVIDER.key} only: ~300 ms round trip; everything else fast",
+            forward_v4=_slow_25(4),
+            forward_v6=_slow_25(6),
         ),
         Scenario(
             "no-ipv6", "nothing blocked, but the client has no IPv6 route", client_ipv6_route=False

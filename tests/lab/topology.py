@@ -35,10 +35,15 @@ ASA_PROXY_PORT = 10026  # the ASA-style masking proxy
 ISP_RELAY_NAME = "smtp.isp.example"
 #: Where each provider's Postfix answers a blocklisted client with 554 (receivers' DNAT).
 BLOCKLIST_PORT = 10554
+#: Where each provider's Postfix rate-limits connections (one per hour per client), and
+#: the lab has already used this client's one: Postfix's own "421 4.7.0 … Error: too
+#: many connections from …" (receivers' DNAT of port 25, "rate-limited" scenario).
+RATE_LIMIT_PORT = 10421
 
 #: NFQUEUE numbers in the router namespace.
 ICMP_DELAY_QUEUE = 1  # every ICMP error the router sends, held a few ms (see delayline)
 PATH_DELAY_QUEUE = 2  # every forwarded packet in the "latency" scenario
+SLOW_25_QUEUE = 3  # port 25 to and from the slow provider ("slow-25" scenario)
 
 MAIL_PORTS = (25, 465, 587, 2525)
 
@@ -73,6 +78,28 @@ PROVIDERS = (
 )
 
 DOMAINS = tuple(p.domain for p in PROVIDERS)
+
+#: The provider whose port 25 is slow (~300 ms round trip) in the "slow-25" scenario.
+SLOW_PROVIDER = PROVIDERS[2]
+
+#: An extra receiver, not one of PROVIDERS (the scenario tests count their probes): Exim,
+#: whose EHLO reply echoes the client's address ("Hello name [198.18.1.2]").
+ECHO_DOMAIN, ECHO_MX = "echo.example", "mx.echo.example"
+ECHO_V4, ECHO_V6 = "203.0.113.40", "2001:db8:113::40"
+
+#: Readiness: the whoami servers' names resolve (through the lab DNS) to these; the
+#: internet namespace DNATs them to the whoami instance of the current readiness world.
+WHOAMI_SERVERS = {
+    "resolver1.opendns.com": ("198.51.100.61", "2001:db8:5100::61"),
+    "ns1.google.com": ("198.51.100.62", "2001:db8:5100::62"),
+}
+#: Where the lab DNS forwards the readiness zones (the client's PTR and forward names,
+#: zen.spamhaus.org): DNATed to the current world's zone server.
+READINESS_UPSTREAM_V4 = "198.51.100.60"
+#: Each readiness zone / whoami server instance gets 198.51.100.(70+n), 2001:db8:5100::(70+n).
+READINESS_SERVER_BASE = 70
+#: The catalog's hosts (tests/lab/catalog_world.py): 203.0.113.(100+n), 2001:db8:113::1nn.
+CATALOG_BASE = 100
 
 
 def provider_by_address(address: str) -> Provider:
