@@ -22,9 +22,6 @@ from tests.builders import PROVIDERS, dropped, healthy, open_, spec
 from tests.builders import typed_report_for as report_for
 from tests.test_verdict import BY_ID
 
-
-
-
 # ESC/OSC (retitle, hyperlink, clipboard), CSI clear screen, NUL, BEL, backspace, DEL, the
 # C1 CSI, bidi override, zero-width joiner, line separator, BOM, and what decode_text
 # makes of invalid UTF-8 (already a visible "\xff").
