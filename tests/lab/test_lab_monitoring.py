@@ -110,7 +110,10 @@ def test_merge_over_lab_runs(
     for name in names:
         report = scenario_report(name)
         assert report.data, report.summary()
-        (tmp_path / f"{name}.json").write_text(json.dumps(report.data))
+        # Every lab run comes from this one machine; as vantage points of a fleet each
+        # scenario stands for a machine of its own, named after it.
+        data = {**report.data, "vantage": {**report.data["vantage"], "hostname": name}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
     merged = subprocess.run(
         [str(PORTPROBE), "merge", str(tmp_path), "--json"],
         capture_output=True,
