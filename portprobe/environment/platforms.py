@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +18,7 @@ from importlib import resources
 from typing import Any, Final, Literal, cast, get_args
 
 from portprobe import errors
+from portprobe.datafile import DataFileProblem, parse_toml, read_text
 from portprobe.environment.model import CI_SYSTEMS, PLATFORMS, CISystem, Platform
 from portprobe.vocab import MAIL_PORTS
 
@@ -164,31 +164,19 @@ def load_platforms(path: str | os.PathLike[str] | None = None) -> PlatformCatalo
     else:
         label = os.fspath(path)
         try:
-            with open(label, encoding="utf-8") as handle:
-                text = handle.read()
-        except UnicodeDecodeError as exc:
-            raise errors.CatalogError(f"{label}: not UTF-8 text ({exc.reason})") from None
-        except OSError as exc:
-            raise errors.CatalogError(f"{label}: cannot read: {exc.strerror or exc}") from None
+            text = read_text(label)
+        except DataFileProblem as exc:
+            raise errors.CatalogError(f"{label}: {exc.problem}") from None
     return parse_platforms(text, label)
-
-
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def parse_platforms(text: str, path: str = "<platforms>") -> PlatformCatalog:
     """Check ``text`` (TOML) and build a :class:`PlatformCatalog`; ``path`` labels errors."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        found = _TOML_POSITION.search(message)
-        if found:
-            raise errors.CatalogError(
-                f"{path}:{found.group(1)}: column {found.group(2)}: invalid TOML: "
-                f"{message[: found.start()]}"
-            ) from None
-        raise errors.CatalogError(f"{path}: invalid TOML: {message}") from None
+        data = parse_toml(text)
+    except DataFileProblem as exc:
+        where = path if exc.line is None else f"{path}:{exc.line}"
+        raise errors.CatalogError(f"{where}: {exc.problem}") from None
     return _Checker(text, path).catalog(data)
 
 

@@ -51,6 +51,7 @@ from portprobe.readiness.model import (
 )
 from portprobe.readiness.names import echoed_address, generic_name
 from portprobe.readiness.settings import DnsblZone, ReadinessSettings, WhoamiMethod
+from portprobe.targets.lookup import make_resolver
 from portprobe.vocab import Family, VerdictWord
 
 #: Values kept from one answer: a whoami or DNSBL answers one, a PTR set one or two.
@@ -90,13 +91,7 @@ class DnspythonLookup:
         self.setup_error: str | None = None
         self.resolver: dns.asyncresolver.Resolver | None = None
         try:
-            if nameservers:
-                resolver = dns.asyncresolver.Resolver(configure=False)
-                resolver.nameservers = [
-                    dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers
-                ]
-            else:
-                resolver = dns.asyncresolver.Resolver(filename=resolv_conf)
+            resolver = make_resolver(nameservers, resolv_conf)
         except (dns.exception.DNSException, OSError, ValueError) as exc:
             self.setup_error = _one_line(f"no usable resolver ({resolv_conf}): {exc}")
             return

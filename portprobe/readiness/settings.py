@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from portprobe.datafile import DataFileProblem, parse_toml
 from portprobe.errors import CatalogError, InputError
 from portprobe.protocol.text import shorten, visible
 from portprobe.vocab import FAMILIES, Family
@@ -179,9 +179,10 @@ def parse_readiness_sections(
 ) -> tuple[tuple[WhoamiMethod, ...] | None, tuple[DnsblZone, ...] | None]:
     """The ``[[whoami]]`` and ``[[dnsbl]]`` sections of a catalog (None: section absent)."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{label}: invalid TOML: {exc}") from None
+        data = parse_toml(text)
+    except DataFileProblem as exc:
+        where = label if exc.line is None else f"{label}:{exc.line}"
+        raise CatalogError(f"{where}: {exc.problem}") from None
     whoami = data.get("whoami")
     zones = data.get("dnsbl")
     return (

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
 from portprobe import errors
+from portprobe.datafile import DataFileProblem, parse_toml, read_text
 from portprobe.model import MAIL_PORTS, Expectation
 from portprobe.targets.names import InputError, check_host_name, ip_literal
 
@@ -110,29 +110,18 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
     else:
         label = os.fspath(path)
         try:
-            with open(label, encoding="utf-8") as handle:
-                text = handle.read()
-        except UnicodeDecodeError as exc:
-            raise CatalogError(label, f"not UTF-8 text ({exc.reason})") from None
-        except OSError as exc:
-            raise CatalogError(label, f"cannot read: {exc.strerror or exc}") from None
+            text = read_text(label)
+        except DataFileProblem as exc:
+            raise CatalogError(label, exc.problem) from None
     return parse_catalog(text, label)
-
-
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
     """Check ``text`` (TOML) and build a :class:`Catalog`; ``path`` labels errors."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = _TOML_POSITION.search(message)
-        if match:
-            problem = f"column {match.group(2)}: invalid TOML: {message[: match.start()]}"
-            raise CatalogError(path, problem, int(match.group(1))) from None
-        raise CatalogError(path, f"invalid TOML: {message}") from None
+        data = parse_toml(text)
+    except DataFileProblem as exc:
+        raise CatalogError(path, exc.problem, exc.line) from None
     return _Checker(text, path).catalog(data)
 
 

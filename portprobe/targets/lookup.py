@@ -50,6 +50,21 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def make_resolver(
+    nameservers: Sequence[tuple[str, int]], resolv_conf: str
+) -> dns.asyncresolver.Resolver:
+    """dnspython's resolver for these servers, or the system's (``resolv_conf``).
+
+    Raises what dnspython raises for a missing or unusable resolv.conf; each caller turns
+    that into evidence ("no usable resolver") rather than a crash.
+    """
+    if nameservers:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers]
+        return resolver
+    return dns.asyncresolver.Resolver(filename=resolv_conf)
+
+
 class Lookups:
     """One dnspython resolver shared by every lookup of a plan; lookups never raise.
 
@@ -64,13 +79,7 @@ class Lookups:
         self.label: str | None = None
         self.resolver: dns.asyncresolver.Resolver | None = None
         try:
-            if nameservers:
-                resolver = dns.asyncresolver.Resolver(configure=False)
-                resolver.nameservers = [
-                    dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers
-                ]
-            else:
-                resolver = dns.asyncresolver.Resolver(filename=resolv_conf)
+            resolver = make_resolver(nameservers, resolv_conf)
         except (dns.exception.DNSException, OSError, ValueError) as exc:
             # No resolv.conf, or one without a nameserver: every lookup fails the same
             # way, and each says so in the report instead of the run crashing.
