@@ -185,6 +185,12 @@ class ProbeResult:
     error: ErrorInfo | None = None
     timings: Timings = field(default_factory=Timings)
     quit_sent: bool = False
+    # Connection attempts (SYNs) of the last conversation: 1, or 2 when portprobe sent its
+    # own redundant SYN; None when no connection was tried (dns-error).
+    syn_attempts: int | None = None
+    # True when ``filtered`` was decided by the redundant-SYN schedule, before the hard
+    # connect timeout (probe/pathwait.py); False otherwise.
+    decided_early: bool = False
 
     @property
     def connected(self) -> bool:
@@ -208,10 +214,14 @@ class ProbeResult:
             "ehlo_plain": list(self.ehlo_plain) if self.ehlo_plain is not None else None,
             "helo_fallback": self.helo_fallback,
             "starttls": self.starttls,
+            "starttls_reply": self.starttls_reply.to_dict() if self.starttls_reply else None,
             "tls": self.tls.to_dict() if self.tls else None,
             "anomalies": list(self.anomalies),
             "error": self.error.to_dict() if self.error else None,
             "timings_ms": self.timings.to_dict(),
+            "quit_sent": self.quit_sent,
+            "syn_attempts": self.syn_attempts,
+            "decided_early": self.decided_early,
         }
 
 
