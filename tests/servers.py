@@ -212,6 +212,7 @@ class MemoryConnection(trio.abc.HalfCloseableStream):
         self._stream = stream
         self.local_address = local_address
         self.peer: MemoryConnection | None = None
+        self.closed_at: float | None = None  # trio time of our close, for the tests
         self._reset = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -232,6 +233,8 @@ class MemoryConnection(trio.abc.HalfCloseableStream):
         await self._stream.send_eof()
 
     async def aclose(self) -> None:
+        if self.closed_at is None:
+            self.closed_at = trio.current_time()
         await self._stream.aclose()
 
     def reset(self) -> None:

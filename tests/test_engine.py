@@ -296,6 +296,32 @@ async def test_stripped_starttls_and_masked_greeting(
     assert b"STARTTLS" not in transcript.data
 
 
+async def test_starttls_refusal_is_kept_in_the_json(autojump_clock: trio.testing.MockClock) -> None:
+    async def handler(stream: trio.abc.Stream, t: Transcript) -> None:
+        await stream.send_all(b"220 tls.test ESMTP\r\n")
+        buf = bytearray()
+        while (line := await t.read_line(stream, buf)) is not None:
+            if line.startswith(b"EHLO"):
+                await stream.send_all(b"250-tls.test\r\n250 STARTTLS\r\n")
+            elif line.startswith(b"STARTTLS"):
+                await stream.send_all(b"454 4.7.0 TLS not available due to local problem\r\n")
+            elif line.startswith(b"QUIT"):
+                await stream.send_all(b"221 bye\r\n")
+                return
+
+    r, transcript = await raw_probe(handler, role=587)
+    assert r.state == "open" and "starttls-refused" in r.anomalies
+    d = r.to_dict()
+    assert d["starttls_reply"] == {
+        "code": 454,
+        "text": "4.7.0 TLS not available due to local problem",
+        "enhanced": "4.7.0",
+    }
+    # An ordinary probe: one SYN, nothing decided early, QUIT said.
+    assert d["syn_attempts"] == 1 and d["decided_early"] is False and d["quit_sent"] is True
+    assert transcript.data.endswith(b"STARTTLS\r\nQUIT\r\n")
+
+
 # --- the connect phase, through the connector seam -------------------------------------------
 
 

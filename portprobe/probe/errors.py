@@ -114,7 +114,7 @@ def describe_tls_error(exc: BaseException) -> tuple[ErrorInfo, str | None]:
         verify = cause.verify_message or str(cause)
         return ErrorInfo("tls-verify", verify, errno_name(cause)), verify
     if isinstance(cause, ssl.SSLError):
-        reason = cause.reason or cause.strerror or str(cause)
+        reason = getattr(cause, "reason", None) or cause.strerror or str(cause)
         return ErrorInfo("tls", f"TLS handshake failed: {reason}", None), None
     if isinstance(cause, OSError):
         return ErrorInfo("tls", f"TLS handshake failed: {_message(cause)}", errno_name(cause)), None
@@ -126,10 +126,10 @@ def describe_io_error(exc: BaseException) -> ErrorInfo:
     cause = exc.__cause__ if exc.__cause__ is not None else exc
     if isinstance(cause, OSError) and cause.errno == _errno.ECONNRESET:
         return ErrorInfo("reset", "connection reset by peer", "ECONNRESET")
+    if isinstance(cause, ssl.SSLError):  # before OSError: SSLError is one
+        return ErrorInfo("tls", getattr(cause, "reason", None) or str(cause), None)
     if isinstance(cause, OSError):
         return ErrorInfo("io", _message(cause), errno_name(cause))
-    if isinstance(cause, ssl.SSLError):
-        return ErrorInfo("tls", cause.reason or str(cause), None)
     return ErrorInfo("io", _message(cause), None)
 
 
