@@ -326,3 +326,20 @@ async def test_a_dropped_port_is_called_in_well_under_a_second_in_a_run(
     assert all(r.decided_early and r.syn_attempts == 2 for r in dropped)
     assert {r.state for r in results if r.spec.port != 465} == {"open"}
     assert elapsed == pytest.approx(DECIDE_FLOOR, abs=1e-6)
+
+
+async def test_the_schedule_can_be_turned_off(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        script = Script(nursery, [NEVER, NEVER])
+        start = trio.current_time()
+        result = await probe(
+            spec(1),
+            ProbeConfig(timeout=10, connect_timeout=4, redundant_syn=False),
+            tls=make_contexts(),
+            evidence=measured(0.005),
+            connector=script,
+        )
+        elapsed = trio.current_time() - start
+        nursery.cancel_scope.cancel()
+    assert result.state == "filtered" and result.syn_attempts == 1
+    assert result.decided_early is False and elapsed == pytest.approx(4.0, abs=1e-6)

@@ -71,6 +71,9 @@ class ProbeConfig:
     ehlo_name: str | None = None
     # How long to wait for the 221 after QUIT: politeness, not evidence.
     quit_timeout: float = 1.0
+    # Send a redundant SYN and call a silent port filtered early, from the round trips
+    # measured in this run (probe/pathwait.py). False: one SYN, wait for connect_timeout.
+    redundant_syn: bool = True
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout", "quit_timeout"):
@@ -290,7 +293,9 @@ class _Attempt:
         started = trio.current_time()
         hard = min(self.deadline, started + self.config.connect_timeout)
         syn = self.syn
-        await self.evidence.race(
+        # Without the schedule, a PathEvidence of our own knows no round trip: one SYN.
+        evidence = self.evidence if self.config.redundant_syn else PathEvidence()
+        await evidence.race(
             syn,
             lambda: self.connector(self.spec),
             trio.aclose_forcefully,
