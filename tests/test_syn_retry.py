@@ -343,3 +343,36 @@ async def test_the_schedule_can_be_turned_off(autojump_clock: trio.testing.MockC
         nursery.cancel_scope.cancel()
     assert result.state == "filtered" and result.syn_attempts == 1
     assert result.decided_early is False and elapsed == pytest.approx(4.0, abs=1e-6)
+
+
+async def test_no_spare_to_a_host_whose_answer_is_due_at_the_same_moment(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A busy event loop sees the first SYN-ACK and the spare's deadline in one batch: the
+    # answer goes first, so a host that answered never gets a second connection.
+    for _ in range(20):  # trio shuffles the order within a batch; every order must hold
+        result, _, starts, _ = await run([SPARE_FLOOR], measured(0.005))
+        assert result.state == "open" and starts == [0.0], starts
+        assert result.syn_attempts == 1
+
+
+async def test_spares_in_flight_are_bounded_for_the_whole_run(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import portprobe.probe.pathwait as pathwait
+
+    monkeypatch.setattr(pathwait, "MAX_SPARES_IN_FLIGHT", 1)
+    evidence = measured(0.005)
+    results = []
+    async with trio.open_nursery() as nursery:
+        script = Script(nursery, [])  # nobody ever answers
+
+        async def one(i: int) -> None:
+            s = spec(1, address=f"127.0.0.{i + 10}")
+            results.append(await probe(s, CONFIG, evidence=evidence, connector=script))
+
+        for i in range(3):
+            nursery.start_soon(one, i)
+    assert len(script.attempts) == 4  # three first SYNs, one spare
+    assert sorted(r.syn_attempts for r in results) == [1, 1, 2]
+    assert {r.state for r in results} == {"filtered"} and all(r.decided_early for r in results)

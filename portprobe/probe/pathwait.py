@@ -52,6 +52,10 @@ DECIDE_FACTOR = 4.0
 # ...and never less than this in all: twice the 300 ms of a slow-but-open port whose
 # host answers everything else in 5 ms, and still well under the kernel's 1 s resend.
 DECIDE_FLOOR = 0.6
+# Spare attempts in flight at once, over the whole run: a spare needs a second socket,
+# and the runner sizes its concurrency to the open-file limit with one socket per probe
+# (keeping 24 spare descriptors); a probe that finds no spare slot keeps its one SYN.
+MAX_SPARES_IN_FLIGHT = 16
 # Round trips are rounded up to the next 10 % step above 1 ms.
 _RTT_UNIT = 0.001
 _RTT_STEP = 1.1
@@ -102,6 +106,7 @@ class PathEvidence:
     def __init__(self) -> None:
         self._slowest: dict[str, float] = {}
         self._watched: dict[trio.CancelScope, tuple[_Kind, str, float, float]] = {}
+        self._spares_in_flight = 0
 
     def slowest(self, family: str) -> float | None:
         return self._slowest.get(family)
@@ -186,7 +191,18 @@ class PathEvidence:
         async def spare_when_due(nursery: trio.Nursery, scope: trio.CancelScope) -> None:
             with scope:
                 await trio.sleep_forever()
-            await attempt(nursery, spare=True)  # reached only when the spare is due
+            # Due. But on a busy event loop (TLS handshakes are CPU work in this thread)
+            # the first attempt's SYN-ACK may be waiting in the same batch of events as
+            # this deadline: let it run first, so a spare never goes to a host that
+            # already answered.
+            await trio.lowlevel.checkpoint()
+            if self._spares_in_flight >= MAX_SPARES_IN_FLIGHT:
+                return
+            self._spares_in_flight += 1
+            try:
+                await attempt(nursery, spare=True)
+            finally:
+                self._spares_in_flight -= 1
 
         with (
             self._watch("give-up", family, started, hard_deadline) as give_up,
