@@ -13,6 +13,13 @@ Nothing else is ever sent: no MAIL, RCPT, DATA, AUTH or VRFY.
 
 How a probe ended (``state``) is kept apart from what it saw: a failure at any phase still
 returns the greeting, capabilities and certificate it got before. Only bugs raise.
+
+Shape: one conversation is an ``_Attempt`` whose phases are methods; each sets
+``obs.phase`` first, and whatever the network raises ends in the one ``except`` of
+``_Attempt.run``, which asks ``errors.classify`` what it means at that phase. The connect
+phase is ``PathEvidence.race`` (at most two SYNs, see pathwait.py). A certificate that
+does not verify is not an exception: the attempt returns an ``_Unverified`` marker and
+``probe`` looks a second time without verification, to record the certificate.
 """
 
 from __future__ import annotations

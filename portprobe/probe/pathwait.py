@@ -49,9 +49,11 @@ SPARE_FACTOR = 3.0
 SPARE_FLOOR = 0.05
 # After the spare went out, this many of the slowest round trips for its answer...
 DECIDE_FACTOR = 4.0
-# ...and never less than this in all: twice the 300 ms of a slow-but-open port whose
-# host answers everything else in 5 ms, and still well under the kernel's 1 s resend.
-DECIDE_FLOOR = 0.6
+# ...and never less than this in all: 2.5 times the 300 ms of a slow-but-open port on a
+# path where everything else answers in 5 ms (and above 600 ms, the same port with its
+# 300 ms delay in each direction), still under the kernel's 1 s resend and half what
+# nmap needs to call a port filtered.
+DECIDE_FLOOR = 0.75
 # Spare attempts in flight at once, over the whole run: a spare needs a second socket,
 # and the runner sizes its concurrency to the open-file limit with one socket per probe
 # (keeping 24 spare descriptors); a probe that finds no spare slot keeps its one SYN.
