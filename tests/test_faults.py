@@ -237,7 +237,11 @@ def test_ulimit_64_with_concurrency_500_degrades_with_a_warning() -> None:
     assert {p["state"] for p in report["probes"]} == {"open"}  # no EMFILE, no local error
     assert any("ulimit -n" in w for w in report.get("warnings", []))
     # Fewer probes in parallel, not fewer probes: the peers never saw more than allowed.
-    assert 1 < in_flight.peak <= lowered
+    # A probe that sent a spare SYN (its first got no answer within 50 ms: a loaded
+    # machine can defer loopback packets that long) may have had both accepted for a
+    # moment, the loser closed at once; the JSON says which probes did.
+    spares = sum(p["syn_attempts"] == 2 for p in report["probes"])
+    assert 1 < in_flight.peak <= lowered + spares, f"peak {in_flight.peak}, {spares} spares"
 
 
 # --- Ctrl-C ---------------------------------------------------------------------------------
