@@ -186,8 +186,14 @@ class ProbeResult:
     timings: Timings = field(default_factory=Timings)
     quit_sent: bool = False
     # The first line of the EHLO/HELO reply (``host Hello name [IP]``): where servers echo
-    # the client address (mail readiness reads it); not part of the JSON report.
+    # the client address (mail readiness reads it); in the JSON as ``ehlo_hello``.
     ehlo_hello: str | None = None
+    # Connection attempts (SYNs) of the last conversation: 1, or 2 when portprobe sent its
+    # own redundant SYN; None when no connection was tried (dns-error).
+    syn_attempts: int | None = None
+    # True when ``filtered`` was decided by the redundant-SYN schedule, before the hard
+    # connect timeout (probe/pathwait.py); False otherwise.
+    decided_early: bool = False
 
     @property
     def connected(self) -> bool:
@@ -209,12 +215,17 @@ class ProbeResult:
             "greeting": self.greeting.to_dict() if self.greeting else None,
             "ehlo": list(self.ehlo) if self.ehlo is not None else None,
             "ehlo_plain": list(self.ehlo_plain) if self.ehlo_plain is not None else None,
+            "ehlo_hello": self.ehlo_hello,
             "helo_fallback": self.helo_fallback,
             "starttls": self.starttls,
+            "starttls_reply": self.starttls_reply.to_dict() if self.starttls_reply else None,
             "tls": self.tls.to_dict() if self.tls else None,
             "anomalies": list(self.anomalies),
             "error": self.error.to_dict() if self.error else None,
             "timings_ms": self.timings.to_dict(),
+            "quit_sent": self.quit_sent,
+            "syn_attempts": self.syn_attempts,
+            "decided_early": self.decided_early,
         }
 
 

@@ -30,7 +30,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 @pytest.fixture
 def autojump_clock() -> trio.testing.MockClock:
-    # Jump only after every task has waited 20 ms of real time: on a loaded machine the
-    # kernel may defer loopback packets to ksoftirqd, and a clock that jumped at once
-    # would fire a deadline while bytes are still in flight.
+    # Tests under this clock talk over in-memory streams (tests/servers.py serve_memory,
+    # the engine's connector seam), where "every task is waiting" means nothing is in
+    # flight, so a jump can never race a byte. Real sockets do not belong under it: the
+    # kernel may defer loopback packets to ksoftirqd on a loaded machine. The 20 ms of
+    # real idle time before a jump is kept only as a margin for tests outside the probe
+    # engine's files that still mix the two (tests/test_runner.py, test_load.py).
     return trio.testing.MockClock(autojump_threshold=0.02)

@@ -37,6 +37,8 @@ class Session:
     lines: list[tuple[str, bytes]] = field(default_factory=list)  # ("plain"|"tls", line)
     spoke_early: bool = False  # bytes arrived before the final greeting line was sent
     closed_cleanly: bool = False
+    # Called when QUIT arrives, before the 221 goes out (InFlight ends its count there).
+    on_quit: Callable[[], None] | None = None
 
     @property
     def verbs(self) -> list[str]:
@@ -155,14 +157,26 @@ class InFlight:
         self._lock = threading.Lock()
 
     def __call__(self, conn: socket.socket, session: Session) -> None:
+        # A connection counts from its accept until QUIT arrives (or it ends without one).
+        # Not until this thread gets round to returning: the client may, correctly, have
+        # closed and opened its next connection by then (seen on a loaded machine).
+        done = False
+
+        def leave() -> None:
+            nonlocal done
+            with self._lock:
+                if not done:
+                    done = True
+                    self.current -= 1
+
         with self._lock:
             self.current += 1
             self.peak = max(self.peak, self.current)
+        session.on_quit = leave
         try:
             self.behaviour(conn, session)
         finally:
-            with self._lock:
-                self.current -= 1
+            leave()
 
 
 class LineReader:
@@ -257,6 +271,8 @@ class RecordingSMTP:
                 reader = LineReader(stream)
                 layer = "tls"
             elif verb == b"QUIT":
+                if session.on_quit is not None:
+                    session.on_quit()
                 stream.sendall(b"221 2.0.0 Bye\r\n")
                 session.closed_cleanly = True
                 return

@@ -1,6 +1,13 @@
 """Real servers on loopback for the tests: aiosmtpd (real SMTP), trustme (real certificates),
 and small raw trio servers for what no real server does (never speaks, drips, floods).
 
+Raw servers come in two forms with the same handlers. ``serve_memory`` runs them over
+trio's in-memory lockstep streams through the engine's connector seam: no kernel, no
+real time, so the mock clock can jump without racing bytes in flight (and lockstep
+streams have no buffer, so a flood is as flow-controlled as over TCP). ``serve_raw``
+runs them on a real loopback socket, for tests where the kernel's behaviour is the point;
+those tests make no timing assertions.
+
 Ports are free high ports mapped onto the 25/465/587/2525 roles through
 ``ProbeSpec.connect_port`` (``--port-map`` on the command line), so nothing needs root.
 """
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import functools
 import socket
 import ssl
@@ -18,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 import trustme
 from aiosmtpd.controller import Controller
 
@@ -117,7 +126,7 @@ def spec(port: int, role: int = 25, host: str = HOST, address: str = "127.0.0.1"
 # --- raw trio servers (in the test's own trio run, so the mock clock drives them) ---------
 
 
-Handler = Callable[[trio.SocketStream, "Transcript"], Awaitable[None]]
+Handler = Callable[[trio.abc.Stream, "Transcript"], Awaitable[None]]
 
 
 @dataclass
@@ -131,13 +140,13 @@ class Transcript:
     def data(self) -> bytes:
         return b"".join(chunk for _, chunk in self.chunks)
 
-    async def receive(self, stream: trio.SocketStream) -> bytes:
+    async def receive(self, stream: trio.abc.Stream) -> bytes:
         data = await stream.receive_some(65536)
         if data:
             self.chunks.append((trio.current_time(), data))
         return data
 
-    async def read_line(self, stream: trio.SocketStream, buf: bytearray) -> bytes | None:
+    async def read_line(self, stream: trio.abc.Stream, buf: bytearray) -> bytes | None:
         while b"\n" not in buf:
             data = await self.receive(stream)
             if not data:
@@ -152,7 +161,7 @@ async def serve_raw(nursery: trio.Nursery, handler: Handler) -> tuple[int, Trans
     """Start a raw TCP server on 127.0.0.1 inside ``nursery``; returns (port, transcript)."""
     transcript = Transcript()
 
-    async def on_connection(stream: trio.SocketStream) -> None:
+    async def on_connection(stream: trio.abc.Stream) -> None:
         transcript.connections += 1
         try:
             await handler(stream, transcript)
@@ -169,7 +178,7 @@ async def serve_raw(nursery: trio.Nursery, handler: Handler) -> tuple[int, Trans
 
 
 async def simple_smtp_dialogue(
-    stream: trio.SocketStream, transcript: Transcript, greeting: bytes = b"220 raw.test ESMTP\r\n"
+    stream: trio.abc.Stream, transcript: Transcript, greeting: bytes = b"220 raw.test ESMTP\r\n"
 ) -> None:
     """Greet, then answer EHLO/HELO/QUIT like a minimal server (no STARTTLS)."""
     await stream.send_all(greeting)
@@ -188,3 +197,80 @@ async def simple_smtp_dialogue(
             return
         else:
             await stream.send_all(b"502 not here\r\n")
+
+
+# --- the same handlers over in-memory streams, through the connector seam ------------------
+
+
+class MemoryConnection(trio.abc.HalfCloseableStream):
+    """One end of an in-memory connection, as the engine's ``Connector`` contract asks:
+    a stream that names our address (``local_address``). ``reset()`` on one end makes the
+    other end's next receive fail as a TCP RST does (``BrokenResourceError`` caused by
+    ``ECONNRESET``, exactly what ``trio.SocketStream`` raises)."""
+
+    def __init__(self, stream: trio.StapledStream, local_address: str) -> None:
+        self._stream = stream
+        self.local_address = local_address
+        self.peer: MemoryConnection | None = None
+        self.closed_at: float | None = None  # trio time of our close, for the tests
+        self._reset = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self._stream.receive_some(max_bytes)
+        if self._reset:
+            raise trio.BrokenResourceError from ConnectionResetError(
+                errno.ECONNRESET, "Connection reset by peer"
+            )
+        return data
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        if self.closed_at is None:
+            self.closed_at = trio.current_time()
+        await self._stream.aclose()
+
+    def reset(self) -> None:
+        """Abort like ``SO_LINGER 0``: the peer sees a reset, not an orderly close."""
+        if self.peer is not None:
+            self.peer._reset = True
+        self._stream.send_stream.close()  # type: ignore[attr-defined]
+        self._stream.receive_stream.close()  # type: ignore[attr-defined]
+
+
+def memory_connection_pair(local: str = "127.0.0.1") -> tuple[MemoryConnection, MemoryConnection]:
+    client_end, server_end = trio.testing.lockstep_stream_pair()
+    client = MemoryConnection(client_end, local)
+    server = MemoryConnection(server_end, "127.0.0.1")
+    client.peer, server.peer = server, client
+    return client, server
+
+
+async def serve_memory(
+    nursery: trio.Nursery, handler: Handler, *, local: str = "127.0.0.1"
+) -> tuple[Callable[[ProbeSpec], Awaitable[trio.abc.Stream]], Transcript]:
+    """A connector whose every call is one connection to ``handler``, run in ``nursery``."""
+    transcript = Transcript()
+
+    async def on_connection(stream: MemoryConnection) -> None:
+        try:
+            await handler(stream, transcript)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def connect(spec: ProbeSpec) -> trio.abc.Stream:
+        transcript.connections += 1
+        client, server = memory_connection_pair(local)
+        nursery.start_soon(on_connection, server)
+        return client
+
+    return connect, transcript

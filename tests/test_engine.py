@@ -1,8 +1,10 @@
 """One probe against real servers on loopback: every recorded field, every state.
 
-aiosmtpd (a real SMTP server, in a thread) with trustme certificates runs on the real
-clock; the raw trio servers run inside the test's own trio run, so the tests that wait
-(never speaks, drips, pauses) use the mock clock and take no real time.
+aiosmtpd (a real SMTP server, in a thread) with trustme certificates runs on real
+loopback sockets and the real clock, with no timing assertions. The raw trio servers run
+over in-memory streams through the connector seam, inside the test's own trio run, so
+the tests that wait (never speaks, drips, pauses) use the mock clock, take no real time,
+and cannot race bytes in flight. The connect phase's schedule is in test_syn_retry.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import trio.testing
 
 from portprobe.model import ProbeSpec
 from portprobe.probe import ProbeConfig, probe
-from portprobe.probe.pathwait import PathEvidence
 from portprobe.probe.tls import make_contexts
 from tests.servers import (
     HOST,
@@ -26,7 +27,7 @@ from tests.servers import (
     aiosmtpd_server,
     closed_port,
     make_certs,
-    serve_raw,
+    serve_memory,
     simple_smtp_dialogue,
     spec,
 )
@@ -141,13 +142,13 @@ def test_ipv6_loopback_when_available() -> None:
     assert r.spec.family == "ipv6" and r.state == "open"
 
 
-# --- raw servers under the mock clock --------------------------------------------------------
+# --- raw servers over in-memory streams, under the mock clock --------------------------------
 
 
 async def raw_probe(handler, role: int = 25, config: ProbeConfig = FAST):
     async with trio.open_nursery() as nursery:
-        port, transcript = await serve_raw(nursery, handler)
-        result = await probe(spec(port, role=role), config, tls=make_contexts())
+        connector, transcript = await serve_memory(nursery, handler)
+        result = await probe(spec(1, role=role), config, tls=make_contexts(), connector=connector)
         nursery.cancel_scope.cancel()
     return result, transcript
 
@@ -295,6 +296,32 @@ async def test_stripped_starttls_and_masked_greeting(
     assert b"STARTTLS" not in transcript.data
 
 
+async def test_starttls_refusal_is_kept_in_the_json(autojump_clock: trio.testing.MockClock) -> None:
+    async def handler(stream: trio.abc.Stream, t: Transcript) -> None:
+        await stream.send_all(b"220 tls.test ESMTP\r\n")
+        buf = bytearray()
+        while (line := await t.read_line(stream, buf)) is not None:
+            if line.startswith(b"EHLO"):
+                await stream.send_all(b"250-tls.test\r\n250 STARTTLS\r\n")
+            elif line.startswith(b"STARTTLS"):
+                await stream.send_all(b"454 4.7.0 TLS not available due to local problem\r\n")
+            elif line.startswith(b"QUIT"):
+                await stream.send_all(b"221 bye\r\n")
+                return
+
+    r, transcript = await raw_probe(handler, role=587)
+    assert r.state == "open" and "starttls-refused" in r.anomalies
+    d = r.to_dict()
+    assert d["starttls_reply"] == {
+        "code": 454,
+        "text": "4.7.0 TLS not available due to local problem",
+        "enhanced": "4.7.0",
+    }
+    # An ordinary probe: one SYN, nothing decided early, QUIT said.
+    assert d["syn_attempts"] == 1 and d["decided_early"] is False and d["quit_sent"] is True
+    assert transcript.data.endswith(b"STARTTLS\r\nQUIT\r\n")
+
+
 # --- the connect phase, through the connector seam -------------------------------------------
 
 
@@ -320,76 +347,6 @@ async def test_connect_errors_map_to_states(number: int, state: str) -> None:
     r = await probe(spec(1), FAST, tls=make_contexts(), connector=failing_connector(number))
     assert r.state == state
     assert r.error is not None and r.error.errno == errno.errorcode[number]
-
-
-async def never_answers(s: ProbeSpec) -> trio.SocketStream:
-    await trio.sleep_forever()
-    raise AssertionError("unreachable")
-
-
-async def test_dropped_syn_waits_for_the_hard_connect_timeout_without_evidence(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    start = trio.current_time()
-    r = await probe(spec(1), ProbeConfig(timeout=10, connect_timeout=4), connector=never_answers)
-    assert r.state == "filtered"
-    assert trio.current_time() - start == pytest.approx(4.0, abs=0.01)
-
-
-async def test_dropped_syn_gives_up_early_once_round_trips_are_known(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    evidence = PathEvidence()
-    evidence.record_connect("ipv4", "127.0.0.9", 0.050)  # another host answered in 50 ms
-    start = trio.current_time()
-    r = await probe(
-        spec(1),
-        ProbeConfig(timeout=10, connect_timeout=4),
-        evidence=evidence,
-        connector=never_answers,
-    )
-    assert r.state == "filtered"
-    # 1 s for the SYN retransmission, then max(1 s, 4 x 50 ms) for its answer.
-    assert trio.current_time() - start == pytest.approx(2.0, abs=0.01)
-
-
-async def test_slow_host_is_given_time_in_proportion_to_its_own_round_trip(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    evidence = PathEvidence()
-    evidence.record_connect("ipv4", "127.0.0.1", 0.600)  # this host's 587 took 600 ms
-
-    async def slow(s: ProbeSpec) -> trio.SocketStream:
-        await trio.sleep(3.2)  # first SYN lost, retransmission answered after 2.2 s
-        raise OSError(errno.ECONNREFUSED, "refused late")
-
-    r = await probe(
-        spec(1), ProbeConfig(timeout=10, connect_timeout=5), evidence=evidence, connector=slow
-    )
-    # Deadline 1 + 4 x 0.6 s, rounded up to a 10 % step: 3.59 s; the late answer counts.
-    assert r.state == "refused"
-
-
-async def test_new_evidence_moves_a_waiting_deadline(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    evidence = PathEvidence()
-    start = trio.current_time()
-    async with trio.open_nursery() as nursery:
-
-        async def later() -> None:
-            await trio.sleep(0.5)
-            evidence.record_connect("ipv4", "127.0.0.7", 0.010)
-
-        nursery.start_soon(later)
-        r = await probe(
-            spec(1),
-            ProbeConfig(timeout=10, connect_timeout=4),
-            evidence=evidence,
-            connector=never_answers,
-        )
-    assert r.state == "filtered"
-    assert trio.current_time() - start == pytest.approx(2.0, abs=0.01)
 
 
 def test_unresolved_spec_is_a_dns_error_without_network() -> None:

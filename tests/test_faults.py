@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from portprobe.cli import run as cli_run
 from portprobe.model import ProbeSpec
 from portprobe.probe import ProbeConfig, Runner
-from portprobe.probe.engine import open_tcp
 from portprobe.report.annotate import annotate
 from portprobe.report.verdict import decide
 from tests.dns_server import DNSServer, SilentDNSServer
@@ -44,7 +44,13 @@ from tests.hostile_servers import (
     never_speaks,
     peers_on_many_addresses,
 )
-from tests.servers import Transcript, closed_port, serve_raw, simple_smtp_dialogue
+from tests.servers import (
+    Transcript,
+    closed_port,
+    serve_memory,
+    serve_raw,
+    simple_smtp_dialogue,
+)
 
 ROLES = (25, 465, 587, 2525)
 CLI_TIMEOUT = 60  # a hung CLI fails the test instead of hanging the suite
@@ -148,22 +154,27 @@ def specs(port: int, family: str, address: str) -> list[ProbeSpec]:
     ]
 
 
-async def test_family_without_a_route_is_unavailable_not_blocked() -> None:
+async def test_family_without_a_route_is_unavailable_not_blocked(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """The connector seam stands in for a kernel with no IPv6 route (ENETUNREACH at once).
 
     The kernel here may well have an IPv6 default route, and a real SYN to a
-    documentation address must never leave the machine, so the seam does it.
+    documentation address must never leave the machine, so the seam does it; IPv4 goes
+    to in-memory SMTP servers, so the mock clock shows that nobody waited for a deadline.
     """
     calls: list[str] = []
 
-    async def no_ipv6_route(spec: ProbeSpec) -> trio.SocketStream:
-        calls.append(spec.family or "")
-        if spec.family == "ipv6":
-            raise OSError(errno.ENETUNREACH, os.strerror(errno.ENETUNREACH))
-        return await open_tcp(spec)
-
     async with trio.open_nursery() as nursery:
-        port, _ = await serve_raw(nursery, simple_smtp_dialogue)
+        smtp, _ = await serve_memory(nursery, simple_smtp_dialogue)
+
+        async def no_ipv6_route(spec: ProbeSpec) -> trio.abc.Stream:
+            calls.append(spec.family or "")
+            if spec.family == "ipv6":
+                raise OSError(errno.ENETUNREACH, os.strerror(errno.ENETUNREACH))
+            return await smtp(spec)
+
+        port = 1
         plan = specs(port, "ipv4", "127.0.0.1") + specs(port, "ipv6", "2001:db8::1")
         runner = Runner(plan, ProbeConfig(timeout=5), connector=no_ipv6_route, per_host=8)
         start = trio.current_time()
@@ -227,7 +238,11 @@ def test_ulimit_64_with_concurrency_500_degrades_with_a_warning() -> None:
     assert {p["state"] for p in report["probes"]} == {"open"}  # no EMFILE, no local error
     assert any("ulimit -n" in w for w in report.get("warnings", []))
     # Fewer probes in parallel, not fewer probes: the peers never saw more than allowed.
-    assert 1 < in_flight.peak <= lowered
+    # A probe that sent a spare SYN (its first got no answer within 50 ms: a loaded
+    # machine can defer loopback packets that long) may have had both accepted for a
+    # moment, the loser closed at once; the JSON says which probes did.
+    spares = sum(p["syn_attempts"] == 2 for p in report["probes"])
+    assert 1 < in_flight.peak <= lowered + spares, f"peak {in_flight.peak}, {spares} spares"
 
 
 # --- Ctrl-C ---------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Hostile peers on loopback: every probe ends by its deadline, in the right state, with
 bounded memory, and nothing the peer sent can reach a terminal unescaped.
 
-The peers are raw trio servers on real loopback sockets inside the test's own trio run,
-so the mock clock drives their pauses (a greeting dripped one byte a second costs no real
-time) and "within the deadline" is measured on trio's clock. Each scenario is a row:
-what the peer does, the port role, the state the probe must end in, and what else must
-hold. The renderers get the same hostile text (as a report dict) at the end of the file.
+The peers are raw trio servers over in-memory lockstep streams (the engine's connector
+seam) inside the test's own trio run, so the mock clock drives their pauses (a greeting
+dripped one byte a second costs no real time), "within the deadline" is measured on
+trio's clock, and no jump of that clock can race bytes in a kernel buffer. Lockstep
+streams hold no buffer, so a flood is flow-controlled as it would be over TCP. Each
+scenario is a row: what the peer does, the port role, the state the probe must end in,
+and what else must hold. The renderers get the same hostile text (as a report dict) at
+the end of the file.
 """
 
 from __future__ import annotations
@@ -36,7 +39,15 @@ from portprobe.protocol.smtp import (
     SMTPProtocolError,
 )
 from portprobe.protocol.text import visible
-from tests.servers import Certs, Transcript, make_certs, serve_raw, spec
+from tests.servers import (
+    Certs,
+    MemoryConnection,
+    Transcript,
+    make_certs,
+    serve_memory,
+    serve_raw,
+    spec,
+)
 
 TIMEOUT = 10.0
 CONFIG = ProbeConfig(timeout=TIMEOUT, connect_timeout=2.0)
@@ -83,8 +94,13 @@ async def answer_until_quit(
             await stream.send_all(b"502 no\r\n")
 
 
-def reset(stream: trio.SocketStream) -> None:
-    """Close with SO_LINGER 0: the kernel sends RST instead of FIN."""
+def reset(stream: trio.abc.Stream) -> None:
+    """Abort the connection: the peer sees a reset (RST), not an orderly close (FIN)."""
+    if isinstance(stream, MemoryConnection):
+        stream.reset()
+        return
+    assert isinstance(stream, trio.SocketStream)
+    # Close with SO_LINGER 0: the kernel sends RST instead of FIN.
     stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     stream.socket.close()
 
@@ -308,15 +324,34 @@ async def starttls_with(stream: trio.SocketStream, t: Transcript, after_hello: b
             await trio.sleep_forever()
 
 
-async def run_scenario(handler: Handler, role: int) -> tuple[ProbeResult, float, Transcript]:
+async def run_scenario(
+    handler: Handler, role: int, *, real_socket: bool = False
+) -> tuple[ProbeResult, float, Transcript]:
     tls = make_contexts()
     async with trio.open_nursery() as nursery:
-        port, transcript = await serve_raw(nursery, handler)
+        if real_socket:
+            port, transcript = await serve_raw(nursery, handler)
+            s, connector = spec(port, role=role), None
+        else:
+            memory, transcript = await serve_memory(nursery, handler)
+            s, connector = spec(1, role=role), memory
         start = trio.current_time()
-        result = await probe(spec(port, role=role), CONFIG, tls=tls)
+        if connector is None:
+            result = await probe(s, CONFIG, tls=tls)
+        else:
+            result = await probe(s, CONFIG, tls=tls, connector=connector)
         elapsed = trio.current_time() - start
         nursery.cancel_scope.cancel()
     return result, elapsed, transcript
+
+
+def test_a_real_rst_mid_ehlo_is_a_reset() -> None:
+    # The kernel's own RST (SO_LINGER 0) over real loopback, on the real clock: the
+    # in-memory reset above stands in for this everywhere else. No timing asserted.
+    result, _, _ = trio.run(lambda: run_scenario(reset_mid_ehlo, 25, real_socket=True))
+    assert result.state == "open" and result.greeting is not None
+    assert result.error is not None and result.error.kind == "reset"
+    assert result.error.errno == "ECONNRESET" and not result.quit_sent
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -521,7 +556,8 @@ smtp_ish = st.lists(
 @given(data=st.one_of(smtp_ish, st.binary(max_size=600)), cuts=st.lists(st.integers(0, 600)))
 def test_reply_reader_survives_any_bytes_in_any_pieces(data: bytes, cuts: list[int]) -> None:
     whole = ReplyReader(SMALL)
-    whole.feed(data)
+    if data:  # feed(b"") is the end of the stream, not an empty piece
+        whole.feed(data)
     expected, whole_failed = drain(whole)
 
     pieces = ReplyReader(SMALL)

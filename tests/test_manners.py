@@ -6,9 +6,11 @@ VRFY and answers everything with 250; it sends nothing before the final line of 
 multi-line greeting, however long the pause before it; and it says QUIT whenever the
 session got as far as a greeting (inside TLS, after STARTTLS, too).
 
-The recording server is a raw trio server on a real loopback socket, in the test's trio
-run under the mock clock; one test runs the CLI in a subprocess against a thread-based
-recording server (tests/hostile_servers.py) to show the same holds end to end.
+The recording server is a raw trio server over in-memory streams (the engine's
+connector seam), in the test's trio run under the mock clock, so a 25 s greet_pause costs
+no time and no clock jump races bytes in flight; one test runs the CLI in a subprocess
+against a thread-based recording server (tests/hostile_servers.py) to show the same
+holds end to end.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import trustme
 
 from portprobe.model import ProbeResult
 from portprobe.probe import ProbeConfig, probe
+from portprobe.probe.engine import Connector
 from portprobe.probe.tls import make_contexts
 from tests.hostile_servers import RecordingSMTP, ThreadedPeer
-from tests.servers import Certs, make_certs, serve_raw, spec
+from tests.servers import Certs, make_certs, serve_memory, spec
 
 ALLOWED = {"EHLO", "HELO", "STARTTLS", "QUIT"}
 FORBIDDEN = {"MAIL", "RCPT", "DATA", "AUTH", "VRFY", "EXPN", "BDAT", "ETRN", "NOOP", "RSET"}
@@ -71,11 +74,11 @@ class Server:
 
 async def recording_server(
     nursery: trio.Nursery, server: Server, certs: Certs
-) -> tuple[int, Recording]:
+) -> tuple[Connector, Recording]:
     recording = Recording()
     context = certs.server_context()
 
-    async def handler(stream: trio.SocketStream, _t: object) -> None:
+    async def handler(stream: trio.abc.Stream, _t: object) -> None:
         layer = "plain"
         conn: trio.abc.Stream = stream
         if server.implicit_tls:
@@ -119,14 +122,19 @@ async def recording_server(
             else:
                 await conn.send_all(b"250 2.0.0 OK\r\n")
 
-    port, _ = await serve_raw(nursery, handler)
-    return port, recording
+    connector, _ = await serve_memory(nursery, handler)
+    return connector, recording
 
 
 async def record(server: Server, certs: Certs, role: int) -> tuple[ProbeResult, Recording]:
     async with trio.open_nursery() as nursery:
-        port, recording = await recording_server(nursery, server, certs)
-        result = await probe(spec(port, role=role), CONFIG, tls=make_contexts(str(certs.ca_file)))
+        connector, recording = await recording_server(nursery, server, certs)
+        result = await probe(
+            spec(1, role=role),
+            CONFIG,
+            tls=make_contexts(str(certs.ca_file)),
+            connector=connector,
+        )
         nursery.cancel_scope.cancel()
     return result, recording
 

@@ -13,6 +13,13 @@ Nothing else is ever sent: no MAIL, RCPT, DATA, AUTH or VRFY.
 
 How a probe ended (``state``) is kept apart from what it saw: a failure at any phase still
 returns the greeting, capabilities and certificate it got before. Only bugs raise.
+
+Shape: one conversation is an ``_Attempt`` whose phases are methods; each sets
+``obs.phase`` first, and whatever the network raises ends in the one ``except`` of
+``_Attempt.run``, which asks ``errors.classify`` what it means at that phase. The connect
+phase is ``PathEvidence.race`` (at most two SYNs, see pathwait.py). A certificate that
+does not verify is not an exception: the attempt returns an ``_Unverified`` marker and
+``probe`` looks a second time without verification, to record the certificate.
 """
 
 from __future__ import annotations
@@ -38,15 +45,17 @@ from portprobe.model import (
     TLSInfo,
 )
 from portprobe.probe.errors import (
-    classify_connect_error,
-    describe_io_error,
+    EXPECTED,
+    Deadline,
+    Failure,
+    Phase,
+    classify,
     describe_tls_error,
 )
-from portprobe.probe.pathwait import PathEvidence
-from portprobe.probe.session import PeerClosed, SMTPSession
+from portprobe.probe.pathwait import PathEvidence, SynRace
+from portprobe.probe.session import SMTPSession
 from portprobe.probe.tls import TLSContexts, make_contexts, tls_info
 from portprobe.protocol.smtp import (
-    SMTPProtocolError,
     ehlo_keywords,
     ehlo_name_problem,
     has_keyword,
@@ -54,7 +63,10 @@ from portprobe.protocol.smtp import (
     is_stripped_starttls,
 )
 
-Connector = Callable[[ProbeSpec], Awaitable[trio.SocketStream]]
+#: How to open one TCP connection to ``spec``: the seam tests replace (in-memory streams,
+#: scripted delays). A stream that is not a ``trio.SocketStream`` names our side of the
+#: connection in a ``local_address`` attribute (for the EHLO address literal).
+Connector = Callable[[ProbeSpec], Awaitable[trio.abc.Stream]]
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,9 @@ class ProbeConfig:
     ehlo_name: str | None = None
     # How long to wait for the 221 after QUIT: politeness, not evidence.
     quit_timeout: float = 1.0
+    # Send a redundant SYN and call a silent port filtered early, from the round trips
+    # measured in this run (probe/pathwait.py). False: one SYN, wait for connect_timeout.
+    redundant_syn: bool = True
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout", "quit_timeout"):
@@ -89,17 +104,19 @@ async def open_tcp(spec: ProbeSpec) -> trio.SocketStream:
     return trio.SocketStream(sock)
 
 
-class _CertificateUnverified(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+@dataclass(frozen=True)
+class _Unverified:
+    """The marker an attempt returns when the certificate did not verify: not a failure,
+    so the engine looks once more without verification to record the certificate."""
+
+    message: str
 
 
 @dataclass
 class _Observation:
-    """What one attempt saw so far; frozen into a ``ProbeResult`` at the end."""
+    """What one attempt saw so far; ``freeze`` turns it into a ``ProbeResult``."""
 
-    phase: str = "connect"
+    phase: Phase = "connect"
     state: State | None = None
     greeting: Reply | None = None
     ehlo: tuple[str, ...] | None = None
@@ -110,45 +127,57 @@ class _Observation:
     tls: TLSInfo | None = None
     anomalies: list[str] = field(default_factory=list)
     error: ErrorInfo | None = None
-    times: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
     quit_sent: bool = False
+    syn_attempts: int | None = None
+    decided_early: bool = False
     ehlo_hello: str | None = None
 
-    def fail(self, state: State | None, error: ErrorInfo) -> None:
-        if state is not None:
-            self.state = state
+    def failed(self, failure: Failure) -> None:
+        if failure.state is not None:
+            self.state = failure.state
         if self.error is None:
-            self.error = error
+            self.error = failure.error
+        if failure.anomaly is not None:
+            self.anomaly(failure.anomaly)
 
     def anomaly(self, code: str) -> None:
         if code not in self.anomalies:
             self.anomalies.append(code)
 
-    def deadline_reached(self, mode: str, seconds: float) -> None:
-        """The probe's hard deadline cancelled it: what that means depends on the phase."""
-        if self.phase == "connect":
-            self.fail("filtered", ErrorInfo("timeout", "no answer to the connection attempt"))
-        elif self.phase == "tls" and mode == "implicit-tls" and self.greeting is None:
-            self.fail("tls-error", ErrorInfo("timeout", "TLS handshake stalled"))
-        elif self.phase == "greeting":
-            self.fail(
-                "no-banner",
-                ErrorInfo("timeout", f"no complete greeting within {seconds:g} s"),
-            )
-        elif self.phase != "quit":
-            if self.phase == "tls":  # a STARTTLS handshake that never finished
-                self.anomaly("starttls-handshake-failed")
-            self.fail(None, ErrorInfo("timeout", f"timed out during {self.phase}"))
+    def timed(self, **phases: float) -> None:
+        self.timings = replace(self.timings, **{k: _ms(v) for k, v in phases.items()})
+
+    def freeze(self, spec: ProbeSpec, total: float) -> ProbeResult:
+        return ProbeResult(
+            spec=spec,
+            state=self.state or "error",
+            greeting=self.greeting,
+            ehlo=self.ehlo,
+            ehlo_plain=self.ehlo_plain,
+            helo_fallback=self.helo_fallback,
+            starttls=self.starttls,
+            starttls_reply=self.starttls_reply,
+            tls=self.tls,
+            anomalies=tuple(self.anomalies),
+            error=self.error,
+            timings=replace(self.timings, total=_ms(total)),
+            quit_sent=self.quit_sent,
+            syn_attempts=self.syn_attempts,
+            decided_early=self.decided_early,
+            ehlo_hello=self.ehlo_hello,
+        )
 
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _ehlo_argument(config: ProbeConfig, stream: trio.SocketStream) -> str:
-    if config.ehlo_name:
-        return config.ehlo_name
-    local = stream.socket.getsockname()[0]
+def _address_literal(stream: trio.abc.Stream) -> str:
+    if isinstance(stream, trio.SocketStream):
+        local = str(stream.socket.getsockname()[0])
+    else:
+        local = getattr(stream, "local_address")  # noqa: B009 - the Connector contract
     ip = ipaddress.ip_address(local.split("%", 1)[0])
     return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
 
@@ -164,6 +193,7 @@ async def probe(
     """Run one probe to completion within ``config.timeout``; never raises for the network."""
     config = config or ProbeConfig()
     tls = tls or make_contexts()
+    evidence = evidence or PathEvidence()
     started = trio.current_time()
     deadline = started + config.timeout
     if spec.address is None:
@@ -173,250 +203,218 @@ async def probe(
             error=ErrorInfo("dns", f"{spec.host} did not resolve"),
             timings=Timings(total=0.0),
         )
-    try:
-        obs = await _attempt(spec, config, tls.verify, deadline, evidence, connector)
-    except _CertificateUnverified as unverified:
+    outcome = await _Attempt(spec, config, tls.verify, deadline, evidence, connector).run()
+    if isinstance(outcome, _Unverified):
         # Evidence, not a failure: talk once more without verification to see the cert.
-        obs = await _attempt(spec, config, tls.no_verify, deadline, evidence, connector)
+        retry = _Attempt(spec, config, tls.no_verify, deadline, evidence, connector)
+        obs = await retry.run()
+        assert isinstance(obs, _Observation)  # CERT_NONE cannot fail verification
         if obs.tls is not None:
-            obs.tls = replace(obs.tls, verified=False, verify_error=unverified.message)
-    total = trio.current_time() - started
-    t = obs.times
-    return ProbeResult(
-        spec=spec,
-        state=obs.state or "error",
-        greeting=obs.greeting,
-        ehlo=obs.ehlo,
-        ehlo_plain=obs.ehlo_plain,
-        helo_fallback=obs.helo_fallback,
-        starttls=obs.starttls,
-        starttls_reply=obs.starttls_reply,
-        tls=obs.tls,
-        anomalies=tuple(obs.anomalies),
-        error=obs.error,
-        timings=Timings(
-            connect=t.get("connect"),
-            greeting=t.get("greeting"),
-            ehlo=t.get("ehlo"),
-            tls=t.get("tls"),
-            total=_ms(total),
-        ),
-        quit_sent=obs.quit_sent,
-        ehlo_hello=obs.ehlo_hello,
-    )
+            obs.tls = replace(obs.tls, verified=False, verify_error=outcome.message)
+    else:
+        obs = outcome
+    return obs.freeze(spec, trio.current_time() - started)
 
 
-async def _attempt(
-    spec: ProbeSpec,
-    config: ProbeConfig,
-    context: ssl.SSLContext,
-    deadline: float,
-    evidence: PathEvidence | None,
-    connector: Connector,
-) -> _Observation:
-    obs = _Observation()
-    tcp: trio.SocketStream | None = None
-    stream: trio.abc.Stream | None = None
-    try:
-        with trio.move_on_at(deadline) as hard:
-            tcp = await _connect(spec, config, obs, deadline, evidence, connector)
-            if tcp is None:
-                return obs
-            stream = tcp
-            ehlo_name = _ehlo_argument(config, tcp)
-            if spec.mode == "implicit-tls":
-                obs.phase = "tls"
-                stream = await _handshake(spec, tcp, context, obs)
-                if stream is None:
-                    return obs
-            await _converse(spec, config, SMTPSession(stream), obs, context, ehlo_name)
-        if hard.cancelled_caught:
-            obs.deadline_reached(spec.mode, config.timeout)
-    finally:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
-        elif tcp is not None:
-            await trio.aclose_forcefully(tcp)
-    return obs
+class _Attempt:
+    """One conversation with one host: connect, (TLS), greeting, EHLO, STARTTLS, QUIT.
 
+    Each phase is a method that sets ``obs.phase`` first; whatever the network raises
+    anywhere ends up in the one ``except`` of ``run``, which asks ``classify`` what it
+    means at that phase.
+    """
 
-async def _connect(
-    spec: ProbeSpec,
-    config: ProbeConfig,
-    obs: _Observation,
-    deadline: float,
-    evidence: PathEvidence | None,
-    connector: Connector,
-) -> trio.SocketStream | None:
-    assert spec.address is not None and spec.family is not None
-    started = trio.current_time()
-    hard = min(deadline, started + config.connect_timeout)
-    evidence = evidence or PathEvidence()
-    with evidence.watch(spec.family, spec.address, started, hard) as scope:
+    def __init__(
+        self,
+        spec: ProbeSpec,
+        config: ProbeConfig,
+        context: ssl.SSLContext,
+        deadline: float,
+        evidence: PathEvidence,
+        connector: Connector,
+    ) -> None:
+        assert spec.address is not None and spec.family is not None
+        self.spec = spec
+        self.family = spec.family
+        self.config = config
+        self.context = context
+        self.deadline = deadline
+        self.evidence = evidence
+        self.connector = connector
+        self.obs = _Observation()
+        self.syn: SynRace[trio.abc.Stream] = SynRace()
+        self.stream: trio.abc.Stream | None = None  # the outermost layer (TLS over TCP)
+
+    async def run(self) -> _Observation | _Unverified:
+        obs = self.obs
         try:
-            tcp = await connector(spec)
-        except OSError as exc:
-            state, error = classify_connect_error(exc)
-            obs.fail(state, error)
-            obs.times["connect_failed"] = _ms(trio.current_time() - started)
+            with trio.move_on_at(self.deadline) as hard:
+                unverified = await self._phases()
+                if unverified is not None:
+                    return unverified
+            if hard.cancelled_caught:
+                obs.failed(classify(Deadline(self.config.timeout), phase=obs.phase))
+        except EXPECTED as exc:
+            obs.failed(classify(exc, phase=obs.phase))
+        finally:
+            obs.syn_attempts = self.syn.attempts or None
+            obs.decided_early = self.syn.decided_early
+            for resource in (self.stream, self.syn.stream):
+                if resource is not None:
+                    await trio.aclose_forcefully(resource)
+        return obs
+
+    async def _phases(self) -> _Unverified | None:
+        tcp = await self._connect()
+        if tcp is None:
             return None
-    if scope.cancelled_caught:
-        waited = trio.current_time() - started
-        obs.fail(
-            "filtered",
-            ErrorInfo("timeout", f"no answer to the connection attempt within {waited:.1f} s"),
-        )
-        return None
-    elapsed = trio.current_time() - started
-    evidence.record_connect(spec.family, spec.address, elapsed)
-    obs.times["connect"] = _ms(elapsed)
-    return tcp
-
-
-async def _handshake(
-    spec: ProbeSpec, transport: trio.abc.Stream, context: ssl.SSLContext, obs: _Observation
-) -> trio.SSLStream[trio.abc.Stream] | None:
-    """TLS over ``transport`` with SNI = the host name; None (and obs updated) on failure."""
-    started = trio.current_time()
-    tls_stream = trio.SSLStream(transport, context, server_hostname=spec.host)
-    try:
-        await tls_stream.do_handshake()
-    except (trio.BrokenResourceError, OSError) as exc:
-        error, verify_error = describe_tls_error(exc)
-        if verify_error is not None and context.verify_mode != ssl.CERT_NONE:
-            raise _CertificateUnverified(verify_error) from exc
-        if spec.mode == "implicit-tls" and obs.greeting is None:
-            obs.fail("tls-error", error)
-        else:
-            obs.anomaly("starttls-handshake-failed")
-            obs.fail(None, error)
-        return None
-    obs.times["tls"] = round(obs.times.get("tls", 0.0) + _ms(trio.current_time() - started), 3)
-    obs.tls = tls_info(tls_stream, verified=context.verify_mode != ssl.CERT_NONE, verify_error=None)
-    return tls_stream
-
-
-async def _converse(
-    spec: ProbeSpec,
-    config: ProbeConfig,
-    session: SMTPSession,
-    obs: _Observation,
-    context: ssl.SSLContext,
-    ehlo_name: str,
-) -> None:
-    try:
-        if not await _read_greeting(session, obs):
-            return
-        ehlo = await _ehlo(session, obs, ehlo_name)
-        if ehlo is None:
-            return await _quit(session, obs, config)
-        if spec.mode == "starttls":
+        self.stream = tcp
+        ehlo_name = self.config.ehlo_name or _address_literal(tcp)
+        if self.spec.mode == "implicit-tls":
+            self.obs.phase = "tls"
+            tls_stream = await self._handshake(tcp)
+            if isinstance(tls_stream, _Unverified):
+                return tls_stream
+            self.stream = tls_stream
+        session = SMTPSession(self.stream)
+        if not await self._read_greeting(session):
+            return None
+        ehlo = await self._ehlo(session, ehlo_name)
+        if ehlo is not None and self.spec.mode == "starttls":
             if has_keyword(ehlo, "STARTTLS"):
-                obs.starttls = "offered"
-                if not await _starttls(spec, session, obs, context, ehlo_name):
-                    return None
+                self.obs.starttls = "offered"
+                upgraded = await self._starttls(session, ehlo_name)
+                if isinstance(upgraded, _Unverified):
+                    return upgraded
+                if not upgraded:
+                    return None  # unusable after the upgrade: no QUIT into a broken stream
             elif is_stripped_starttls(ehlo):
                 # The keyword was overwritten in transit (Cisco ESMTP inspection style).
-                obs.starttls = "stripped"
-                obs.anomaly("starttls-stripped")
+                self.obs.starttls = "stripped"
+                self.obs.anomaly("starttls-stripped")
             else:
-                obs.starttls = "not-offered"
-        await _quit(session, obs, config)
-    except SMTPProtocolError as exc:
-        if obs.phase == "greeting":
-            obs.fail("not-smtp", ErrorInfo("protocol", str(exc)))
-        else:
-            obs.fail(None, ErrorInfo("protocol", f"during {obs.phase}: {exc}"))
-    except PeerClosed as exc:
-        if obs.phase == "greeting":
-            obs.fail("no-banner", ErrorInfo("closed", f"{exc} before a complete greeting"))
-        elif obs.phase != "quit":
-            obs.fail(None, ErrorInfo("closed", f"{exc} during {obs.phase}"))
-    except (trio.BrokenResourceError, OSError) as exc:
-        error = describe_io_error(exc)
-        if obs.phase == "greeting":
-            obs.fail("no-banner", replace(error, message=f"{error.message} before a greeting"))
-        elif obs.phase != "quit":
-            obs.fail(None, replace(error, message=f"{error.message} during {obs.phase}"))
-    return None
+                self.obs.starttls = "not-offered"
+        await self._quit(session)
+        return None
 
+    async def _connect(self) -> trio.abc.Stream | None:
+        """TCP with at most two SYN attempts (see pathwait); None when nothing answered."""
+        started = trio.current_time()
+        hard = min(self.deadline, started + self.config.connect_timeout)
+        syn = self.syn
+        # Without the schedule, a PathEvidence of our own knows no round trip: one SYN.
+        evidence = self.evidence if self.config.redundant_syn else PathEvidence()
+        await evidence.race(
+            syn,
+            lambda: self.connector(self.spec),
+            trio.aclose_forcefully,
+            family=self.family,
+            hard_deadline=hard,
+        )
+        if syn.error is not None:
+            raise syn.error
+        if syn.stream is None:
+            self.obs.failed(classify(Deadline(syn.waited), phase="connect"))
+            return None
+        self.obs.timed(connect=syn.waited)
+        stream, syn.stream = syn.stream, None
+        return stream
 
-async def _read_greeting(session: SMTPSession, obs: _Observation) -> bool:
-    """Wait for the whole greeting; True when it invites us to go on (2xx)."""
-    obs.phase = "greeting"
-    started = trio.current_time()
-    greeting = await session.read_reply()
-    obs.times["greeting"] = _ms(trio.current_time() - started)
-    obs.greeting = greeting
-    if is_masked_greeting(greeting):
-        obs.anomaly("masked-greeting")
-    if 200 <= greeting.code < 300:
-        obs.state = "open"
-        return True
-    if greeting.code >= 400:
-        # RFC 5321 §3.1: a 554 greeting means "no service here"; we still say goodbye.
-        obs.state = "rejected"
+    async def _handshake(
+        self, transport: trio.abc.Stream
+    ) -> trio.SSLStream[trio.abc.Stream] | _Unverified:
+        """TLS over ``transport`` with SNI = the host name (RFC 6066 §3)."""
+        started = trio.current_time()
+        tls_stream = trio.SSLStream(transport, self.context, server_hostname=self.spec.host)
+        try:
+            await tls_stream.do_handshake()
+        except (trio.BrokenResourceError, OSError) as exc:
+            _, verify_error = describe_tls_error(exc)
+            if verify_error is not None and self.context.verify_mode != ssl.CERT_NONE:
+                return _Unverified(verify_error)
+            raise
+        spent = trio.current_time() - started
+        self.obs.timed(tls=(self.obs.timings.tls or 0.0) / 1000.0 + spent)
+        verified = self.context.verify_mode != ssl.CERT_NONE
+        self.obs.tls = tls_info(tls_stream, verified=verified, verify_error=None)
+        return tls_stream
+
+    async def _read_greeting(self, session: SMTPSession) -> bool:
+        """Wait for the whole greeting; True when it invites us to go on (2xx)."""
+        obs = self.obs
+        obs.phase = "greeting"
+        started = trio.current_time()
+        greeting = await session.read_reply()
+        obs.timed(greeting=trio.current_time() - started)
+        obs.greeting = greeting
+        if is_masked_greeting(greeting):
+            obs.anomaly("masked-greeting")
+        if 200 <= greeting.code < 300:
+            obs.state = "open"
+            return True
+        if greeting.code >= 400:
+            # RFC 5321 §3.1: a 554 greeting means "no service here"; we still say goodbye.
+            obs.state = "rejected"
+            obs.phase = "quit"
+            obs.quit_sent = True
+            await session.send("QUIT")
+            return False
+        obs.failed(
+            Failure("not-smtp", ErrorInfo("protocol", f"a {greeting.code} reply is not a greeting"))
+        )
+        return False
+
+    async def _ehlo(self, session: SMTPSession, name: str) -> tuple[str, ...] | None:
+        obs = self.obs
+        obs.phase = "ehlo"
+        started = trio.current_time()
+        reply = await session.command("EHLO", name)
+        if obs.timings.ehlo is None:
+            obs.timed(ehlo=trio.current_time() - started)
+        if reply.code == 250:
+            obs.ehlo_hello = reply.lines[0] if reply.lines else None
+            obs.ehlo = ehlo_keywords(reply)
+            return obs.ehlo
+        if 500 <= reply.code < 600:
+            # RFC 5321 §4.1.1.1: a server that does not know EHLO gets HELO.
+            reply = await session.command("HELO", name)
+            if reply.code == 250:
+                obs.helo_fallback = True
+                obs.anomaly("helo-fallback")
+                obs.ehlo = ()
+                return ()
+        obs.failed(Failure(None, ErrorInfo("protocol", f"EHLO answered with {reply.code}")))
+        return None
+
+    async def _starttls(self, session: SMTPSession, ehlo_name: str) -> bool | _Unverified:
+        """Upgrade, then EHLO again inside TLS (RFC 3207 §4.2).
+
+        True: go on to QUIT (upgraded, or refused with the connection still usable);
+        False: the connection is unusable; or the unverified-certificate marker.
+        """
+        obs = self.obs
+        obs.phase = "starttls"
+        started = trio.current_time()
+        reply = await session.command("STARTTLS")
+        obs.starttls_reply = reply
+        if reply.code != 220:
+            obs.anomaly("starttls-refused")
+            return True
+        obs.timed(tls=trio.current_time() - started)
+        obs.phase = "tls-upgrade"
+        tls_stream = await self._handshake(session.stream)
+        if isinstance(tls_stream, _Unverified):
+            return tls_stream
+        self.stream = tls_stream
+        if session.switch_stream(tls_stream):
+            obs.anomaly("starttls-trailing-data")
+        obs.ehlo_plain = obs.ehlo
+        obs.ehlo = None
+        return await self._ehlo(session, ehlo_name) is not None
+
+    async def _quit(self, session: SMTPSession) -> None:
+        obs = self.obs
         obs.phase = "quit"
         obs.quit_sent = True
-        await session.stream.send_all(b"QUIT\r\n")
-        return False
-    obs.fail("not-smtp", ErrorInfo("protocol", f"a {greeting.code} reply is not a greeting"))
-    return False
-
-
-async def _ehlo(session: SMTPSession, obs: _Observation, name: str) -> tuple[str, ...] | None:
-    obs.phase = "ehlo"
-    started = trio.current_time()
-    reply = await session.command("EHLO", name)
-    if "ehlo" not in obs.times:
-        obs.times["ehlo"] = _ms(trio.current_time() - started)
-    if reply.code == 250:
-        obs.ehlo_hello = reply.lines[0] if reply.lines else None
-        obs.ehlo = ehlo_keywords(reply)
-        return obs.ehlo
-    if 500 <= reply.code < 600:
-        # RFC 5321 §4.1.1.1: a server that does not know EHLO gets HELO.
-        reply = await session.command("HELO", name)
-        if reply.code == 250:
-            obs.helo_fallback = True
-            obs.anomaly("helo-fallback")
-            obs.ehlo = ()
-            return ()
-    obs.fail(None, ErrorInfo("protocol", f"EHLO answered with {reply.code}"))
-    return None
-
-
-async def _starttls(
-    spec: ProbeSpec,
-    session: SMTPSession,
-    obs: _Observation,
-    context: ssl.SSLContext,
-    ehlo_name: str,
-) -> bool:
-    """Upgrade, then EHLO again inside TLS; False when the connection is unusable after."""
-    obs.phase = "starttls"
-    started = trio.current_time()
-    reply = await session.command("STARTTLS")
-    obs.starttls_reply = reply
-    if reply.code != 220:
-        obs.anomaly("starttls-refused")
-        return True
-    obs.times["tls"] = _ms(trio.current_time() - started)
-    obs.phase = "tls"
-    plain = session.stream
-    tls_stream = await _handshake(spec, plain, context, obs)
-    if tls_stream is None:
-        return False
-    if session.switch_stream(tls_stream):
-        obs.anomaly("starttls-trailing-data")
-    obs.ehlo_plain = obs.ehlo
-    obs.ehlo = None
-    ehlo = await _ehlo(session, obs, ehlo_name)
-    return ehlo is not None
-
-
-async def _quit(session: SMTPSession, obs: _Observation, config: ProbeConfig) -> None:
-    obs.phase = "quit"
-    obs.quit_sent = True
-    with trio.move_on_after(config.quit_timeout):
-        await session.command("QUIT")
+        with trio.move_on_after(self.config.quit_timeout):
+            await session.command("QUIT")

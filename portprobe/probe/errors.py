@@ -14,8 +14,40 @@ from __future__ import annotations
 
 import errno as _errno
 import ssl
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import trio
 
 from portprobe.model import ErrorInfo, State
+from portprobe.protocol.smtp import PeerClosed, SMTPProtocolError
+
+#: Where a probe can be when something goes wrong, in the order a probe walks them.
+#: ``tls`` is the implicit-TLS handshake (465, before any greeting); ``tls-upgrade`` the
+#: handshake after a STARTTLS ``220``; ``ehlo`` covers the EHLO inside TLS as well.
+Phase = Literal["connect", "tls", "greeting", "ehlo", "starttls", "tls-upgrade", "quit"]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A cancel scope of ours fired: the probe's clock ran out, nothing was raised."""
+
+    seconds: float  # how long that clock was (or how long the connect attempt waited)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a failure at one phase means: the state it decides (None: keep the state the
+    probe had, e.g. ``open`` after a good greeting), the error to record (None: nothing
+    worth recording, as after QUIT) and an anomaly code, if any."""
+
+    state: State | None
+    error: ErrorInfo | None
+    anomaly: str | None = None
+
+
+#: Every exception the network can raise into an attempt; anything else is a bug.
+EXPECTED: Final = (OSError, trio.BrokenResourceError, SMTPProtocolError, PeerClosed)
 
 # Errors that mean "something on the path said no (or no way there)": ICMP unreachable of
 # any kind, no route, or a local firewall rule. EADDRNOTAVAIL shows up for IPv6 when the
@@ -34,6 +66,11 @@ _UNREACHABLE = frozenset(
     }
 )
 _LOCAL_RESOURCE = frozenset({_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM})
+
+
+def is_local_resource(exc: OSError) -> bool:
+    """Out of sockets or memory here: says nothing about the path or the peer."""
+    return exc.errno in _LOCAL_RESOURCE
 
 
 def errno_name(exc: BaseException) -> str | None:
@@ -77,7 +114,7 @@ def describe_tls_error(exc: BaseException) -> tuple[ErrorInfo, str | None]:
         verify = cause.verify_message or str(cause)
         return ErrorInfo("tls-verify", verify, errno_name(cause)), verify
     if isinstance(cause, ssl.SSLError):
-        reason = cause.reason or cause.strerror or str(cause)
+        reason = getattr(cause, "reason", None) or cause.strerror or str(cause)
         return ErrorInfo("tls", f"TLS handshake failed: {reason}", None), None
     if isinstance(cause, OSError):
         return ErrorInfo("tls", f"TLS handshake failed: {_message(cause)}", errno_name(cause)), None
@@ -89,8 +126,66 @@ def describe_io_error(exc: BaseException) -> ErrorInfo:
     cause = exc.__cause__ if exc.__cause__ is not None else exc
     if isinstance(cause, OSError) and cause.errno == _errno.ECONNRESET:
         return ErrorInfo("reset", "connection reset by peer", "ECONNRESET")
+    if isinstance(cause, ssl.SSLError):  # before OSError: SSLError is one
+        return ErrorInfo("tls", getattr(cause, "reason", None) or str(cause), None)
     if isinstance(cause, OSError):
         return ErrorInfo("io", _message(cause), errno_name(cause))
-    if isinstance(cause, ssl.SSLError):
-        return ErrorInfo("tls", cause.reason or str(cause), None)
     return ErrorInfo("io", _message(cause), None)
+
+
+def _suffix(error: ErrorInfo, words: str) -> ErrorInfo:
+    return ErrorInfo(error.kind, f"{error.message} {words}", error.errno)
+
+
+def classify(cause: BaseException | Deadline, *, phase: Phase) -> Failure:
+    """The one map from (what went wrong, where) to a probe's state and error.
+
+    RFC 5321 §3.1: the server speaks first, so everything that ends a probe before a
+    complete greeting says the service is not there (``no-banner``, ``not-smtp``, or
+    ``tls-error`` on 465); after the greeting the state stays what the greeting made it
+    and the failure is recorded as evidence. After QUIT nothing matters any more.
+    """
+    if phase == "quit":
+        return Failure(None, None)
+    if isinstance(cause, Deadline):
+        return _deadline(cause.seconds, phase)
+    if phase == "connect":
+        if isinstance(cause, OSError):
+            state, error = classify_connect_error(cause)
+            return Failure(state, error)
+        raise TypeError(f"unexpected {type(cause).__name__} while connecting") from cause
+    if phase in ("tls", "tls-upgrade") and isinstance(cause, (OSError, trio.BrokenResourceError)):
+        error, _ = describe_tls_error(cause)
+        if phase == "tls":
+            return Failure("tls-error", error)
+        return Failure(None, error, "starttls-handshake-failed")
+    if isinstance(cause, SMTPProtocolError):
+        if phase == "greeting":
+            return Failure("not-smtp", ErrorInfo("protocol", str(cause)))
+        return Failure(None, ErrorInfo("protocol", f"during {phase}: {cause}"))
+    if isinstance(cause, PeerClosed):
+        if phase == "greeting":
+            return Failure("no-banner", ErrorInfo("closed", f"{cause} before a complete greeting"))
+        return Failure(None, ErrorInfo("closed", f"{cause} during {phase}"))
+    if isinstance(cause, (OSError, trio.BrokenResourceError)):
+        error = describe_io_error(cause)
+        if phase == "greeting":
+            return Failure("no-banner", _suffix(error, "before a greeting"))
+        return Failure(None, _suffix(error, f"during {phase}"))
+    raise TypeError(f"not a network failure: {cause!r}") from cause
+
+
+def _deadline(seconds: float, phase: Phase) -> Failure:
+    if phase == "connect":
+        return Failure(
+            "filtered",
+            ErrorInfo("timeout", f"no answer to the connection attempt within {seconds:.1f} s"),
+        )
+    if phase == "tls":
+        return Failure("tls-error", ErrorInfo("timeout", "TLS handshake stalled"))
+    if phase == "greeting":
+        return Failure(
+            "no-banner", ErrorInfo("timeout", f"no complete greeting within {seconds:g} s")
+        )
+    anomaly = "starttls-handshake-failed" if phase == "tls-upgrade" else None
+    return Failure(None, ErrorInfo("timeout", f"timed out during {phase}"), anomaly)

@@ -1,109 +1,221 @@
-"""How long to wait for a SYN-ACK: long enough for a slow host, no longer than the evidence needs.
+"""How long to wait for a SYN-ACK, and when to send a second SYN of our own.
 
 A dropped SYN and a slow host look the same to ``connect()`` until something answers. We
-do not guess from one probe alone; the run's other probes are the evidence:
+do not guess from one probe alone; the run's other connections are the evidence.
 
-- RFC 6298 §2.1 / Linux ``TCP_TIMEOUT_INIT``: a SYN that got no answer is sent again
-  after 1 s (then 3 s, 7 s ...). Once the first retransmission has had time to come
-  back, a host that answers SYNs at all would have answered one of the two, unless both
-  were lost (at 1 % loss: one time in ten thousand).
-- The round trips measured on connections that did succeed, to the same address first,
-  else to any address of the same family, tell how long "time to come back" is.
+- RFC 6298 §2.1 / Linux ``TCP_TIMEOUT_INIT``: the kernel resends an unanswered SYN only
+  after 1 s. Waiting for that makes every ``blocked`` verdict cost seconds, and so does
+  the catalog's negative control (a port the provider documents as silently dropped) on
+  every ordinary run. So portprobe sends its own redundant SYN, as nmap does: a second,
+  independent attempt (new socket, so a new source port and a fresh flow for any
+  per-flow loss or ECMP path) to the same address and port.
+- The round trips measured on this run's connections that did succeed, in the same
+  address family, say how long an answer can take. We use the *slowest* of them (rounded
+  up to a 10 % step, so deadlines in flight move O(log) times, not once per sample):
 
-So a connect attempt gives up early at
-``start + SYN_RETRANSMIT_AFTER + max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)`` (rounded up
-to a 10 % step) once at least one
-round trip is known, and otherwise waits for the hard connect timeout. A host whose own
-other ports answered slowly gets a proportionally longer wait: a slow-but-open host is
-never called ``filtered``.
+      spare SYN at   start + max(SPARE_FLOOR,  SPARE_FACTOR  x slowest)
+      filtered at    start + max(DECIDE_FLOOR, spare delay + DECIDE_FACTOR x slowest)
+
+  and both are capped by the hard connect timeout. The first answer on either attempt
+  (SYN-ACK, RST, ICMP error) wins and the other is cancelled or closed at once; never
+  more than two attempts. Without a measured round trip in the family there is no spare
+  and no early decision: the attempt waits for the hard connect timeout (the kernel's
+  own retransmissions at 1 s and 3 s still run). New evidence moves the deadlines of the
+  attempts already waiting, so no probe needs a watcher task.
+- Why these numbers: both SYNs (or both SYN-ACKs) lost to random loss is rare (1 % loss:
+  about 1 in 2,500 per port counting both directions) and a ``blocked`` verdict needs
+  every provider to fail, so the verdict stays right. DECIDE_FLOOR is the price of the
+  slow-but-open host: a port that answers after 300 ms while every other connection in
+  the family took 5 ms is only seen as open because 300 ms < DECIDE_FLOOR. A port slower
+  than that floor, on a path whose other connections are all much faster, *is* called
+  ``filtered`` early; its JSON says ``decided_early: true`` so that is visible.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 import trio
 
-# RFC 6298 §2.1 (initial RTO of 1 s), which Linux follows (TCP_TIMEOUT_INIT = 1 s).
-SYN_RETRANSMIT_AFTER = 1.0
-# After the retransmission, wait this many measured round trips for its answer...
-RTT_FACTOR = 4.0
-# ...but never less than this: queueing on a busy path, and a host slower than the ones
-# we measured, get the benefit of the doubt.
-MIN_EXTRA_WAIT = 1.0
+from portprobe.probe.errors import is_local_resource
+
+# "A few round trips" of no answer before the spare SYN; never sooner than tens of ms,
+# which covers scheduling noise and the first SYN's ARP/ND resolution on a LAN.
+SPARE_FACTOR = 3.0
+SPARE_FLOOR = 0.05
+# After the spare went out, this many of the slowest round trips for its answer...
+DECIDE_FACTOR = 4.0
+# ...and never less than this in all: 2.5 times the 300 ms of a slow-but-open port on a
+# path where everything else answers in 5 ms (and above 600 ms, the same port with its
+# 300 ms delay in each direction), still under the kernel's 1 s resend and half what
+# nmap needs to call a port filtered.
+DECIDE_FLOOR = 0.75
+# Spare attempts in flight at once, over the whole run: a spare needs a second socket,
+# and the runner sizes its concurrency to the open-file limit with one socket per probe
+# (keeping 24 spare descriptors); a probe that finds no spare slot keeps its one SYN.
+MAX_SPARES_IN_FLIGHT = 16
+# Round trips are rounded up to the next 10 % step above 1 ms.
+_RTT_UNIT = 0.001
+_RTT_STEP = 1.1
+
+T = TypeVar("T")
+_Kind = Literal["spare", "give-up"]
 
 
-# The wait after the retransmission is rounded up to the next 10 % step above
-# MIN_EXTRA_WAIT: a little more patience, and a growing round trip changes the waits of
-# the attempts in flight (and so re-sets their deadlines) O(log) times, not per sample.
-_WAIT_STEP = 1.1
+def _rounded(rtt: float) -> float:
+    if rtt <= _RTT_UNIT:
+        return _RTT_UNIT
+    steps = math.ceil(math.log(rtt / _RTT_UNIT, _RTT_STEP) - 1e-9)
+    return float(_RTT_UNIT * _RTT_STEP**steps)
 
 
-def _extra_wait(rtt: float | None) -> float | None:
-    if rtt is None:
+@dataclass(frozen=True)
+class Schedule:
+    """Seconds after the start of a connect attempt."""
+
+    spare_after: float
+    give_up_after: float
+
+
+def schedule_for(slowest_rtt: float | None) -> Schedule | None:
+    """The redundant-SYN schedule for a family whose slowest round trip is known."""
+    if slowest_rtt is None:
         return None
-    wait = max(MIN_EXTRA_WAIT, RTT_FACTOR * rtt)
-    steps = math.ceil(math.log(wait / MIN_EXTRA_WAIT, _WAIT_STEP) - 1e-9)
-    return MIN_EXTRA_WAIT * _WAIT_STEP**steps
+    rtt = _rounded(slowest_rtt)
+    spare = max(SPARE_FLOOR, SPARE_FACTOR * rtt)
+    return Schedule(spare, max(DECIDE_FLOOR, spare + DECIDE_FACTOR * rtt))
+
+
+@dataclass
+class SynRace(Generic[T]):
+    """How one connect ended: a stream, or the deciding error, or neither (no answer)."""
+
+    stream: T | None = None
+    error: OSError | None = None
+    attempts: int = 0  # SYN attempts started: 1, or 2 with the spare
+    decided_early: bool = False  # no answer, called before the hard connect timeout
+    rtt: float | None = None  # the winning attempt's own round trip
+    waited: float = 0.0
 
 
 class PathEvidence:
-    """Connect round trips seen so far in this run, shared by all its probes.
-
-    A connect attempt runs inside a cancel scope that it registers with ``watch``; a new
-    round trip that changes the wait an attempt would get moves that scope's deadline, so
-    no probe needs a watcher task of its own. Round trips below RTT_FACTOR/MIN_EXTRA_WAIT
-    all give the same wait, so on a fast path deadlines move once per family and address,
-    not once per connection.
-    """
+    """Connect round trips seen so far in this run, shared by all its probes."""
 
     def __init__(self) -> None:
-        self._by_address: dict[str, float] = {}
-        self._by_family: dict[str, float] = {}
-        self._watched: dict[trio.CancelScope, tuple[str, str, float, float]] = {}
-        self._watching_address: dict[str, set[trio.CancelScope]] = {}
+        self._slowest: dict[str, float] = {}
+        self._watched: dict[trio.CancelScope, tuple[_Kind, str, float, float]] = {}
+        self._spares_in_flight = 0
 
-    def record_connect(self, family: str, address: str, seconds: float) -> None:
-        family_before = _extra_wait(self._by_family.get(family))
-        address_before = _extra_wait(self._by_address.get(address))
-        self._by_address[address] = max(self._by_address.get(address, 0.0), seconds)
-        self._by_family[family] = max(self._by_family.get(family, 0.0), seconds)
-        if _extra_wait(self._by_family[family]) != family_before:
-            scopes: set[trio.CancelScope] | list[trio.CancelScope] = [
-                scope for scope, watched in self._watched.items() if watched[0] == family
-            ]
-        elif _extra_wait(self._by_address[address]) != address_before:
-            scopes = self._watching_address.get(address, set())
-        else:
+    def slowest(self, family: str) -> float | None:
+        return self._slowest.get(family)
+
+    def schedule(self, family: str) -> Schedule | None:
+        return schedule_for(self._slowest.get(family))
+
+    def record_connect(self, family: str, seconds: float) -> None:
+        before = self.schedule(family)
+        self._slowest[family] = max(self._slowest.get(family, 0.0), seconds)
+        if self.schedule(family) == before:
             return
-        for scope in scopes:
-            fam, addr, started, hard = self._watched[scope]
-            scope.deadline = self.give_up_at(fam, addr, started, hard)
+        for scope, (kind, fam, started, hard) in self._watched.items():
+            if fam == family:
+                scope.deadline = self._deadline(kind, fam, started, hard)
 
-    def rtt_for(self, family: str, address: str) -> float | None:
-        if address in self._by_address:
-            return self._by_address[address]
-        return self._by_family.get(family)
+    def spare_at(self, family: str, started: float, hard_deadline: float) -> float:
+        """When an attempt begun at ``started`` sends its second SYN (inf: never)."""
+        plan = self.schedule(family)
+        if plan is None or started + plan.spare_after >= hard_deadline:
+            return math.inf
+        return started + plan.spare_after
 
-    def give_up_at(self, family: str, address: str, started: float, hard_deadline: float) -> float:
-        """When an attempt begun at ``started`` should be called ``filtered``."""
-        extra = _extra_wait(self.rtt_for(family, address))
-        if extra is None:
+    def give_up_at(self, family: str, started: float, hard_deadline: float) -> float:
+        """When an attempt begun at ``started`` is called ``filtered``."""
+        plan = self.schedule(family)
+        if plan is None:
             return hard_deadline
-        return min(started + SYN_RETRANSMIT_AFTER + extra, hard_deadline)
+        return min(started + plan.give_up_after, hard_deadline)
+
+    def _deadline(self, kind: _Kind, family: str, started: float, hard: float) -> float:
+        if kind == "spare":
+            return self.spare_at(family, started, hard)
+        return self.give_up_at(family, started, hard)
 
     @contextmanager
-    def watch(
-        self, family: str, address: str, started: float, hard_deadline: float
+    def _watch(
+        self, kind: _Kind, family: str, started: float, hard: float
     ) -> Iterator[trio.CancelScope]:
-        scope = trio.CancelScope(deadline=self.give_up_at(family, address, started, hard_deadline))
-        self._watched[scope] = (family, address, started, hard_deadline)
-        self._watching_address.setdefault(address, set()).add(scope)
+        scope = trio.CancelScope(deadline=self._deadline(kind, family, started, hard))
+        self._watched[scope] = (kind, family, started, hard)
         try:
-            with scope:
-                yield scope
+            yield scope
         finally:
             del self._watched[scope]
-            self._watching_address[address].discard(scope)
+
+    async def race(
+        self,
+        out: SynRace[T],
+        open_one: Callable[[], Awaitable[T]],
+        close: Callable[[T], Awaitable[None]],
+        *,
+        family: str,
+        hard_deadline: float,
+    ) -> None:
+        """Connect with at most two SYN attempts on the schedule above; fills ``out``.
+
+        ``open_one`` opens one connection (raises ``OSError`` for an answer that is not
+        a SYN-ACK); ``close`` closes a stream that lost the race. ``out`` is passed in
+        so that an outer deadline still leaves it saying how many attempts went out.
+        """
+        started = trio.current_time()
+
+        async def attempt(nursery: trio.Nursery, spare: bool) -> None:
+            out.attempts += 1
+            began = trio.current_time()
+            try:
+                stream = await open_one()
+            except OSError as exc:
+                if spare and is_local_resource(exc):
+                    return  # no socket for the spare: says nothing; the first still waits
+                if out.stream is None and out.error is None:
+                    out.error = exc
+                nursery.cancel_scope.cancel()
+                return
+            if out.stream is not None or out.error is not None:
+                await close(stream)  # the other attempt already won
+                return
+            out.stream, out.rtt = stream, trio.current_time() - began
+            nursery.cancel_scope.cancel()
+
+        async def spare_when_due(nursery: trio.Nursery, scope: trio.CancelScope) -> None:
+            with scope:
+                await trio.sleep_forever()
+            # Due. But on a busy event loop (TLS handshakes are CPU work in this thread)
+            # the first attempt's SYN-ACK may be waiting in the same batch of events as
+            # this deadline: let it run first, so a spare never goes to a host that
+            # already answered.
+            await trio.lowlevel.checkpoint()
+            if self._spares_in_flight >= MAX_SPARES_IN_FLIGHT:
+                return
+            self._spares_in_flight += 1
+            try:
+                await attempt(nursery, spare=True)
+            finally:
+                self._spares_in_flight -= 1
+
+        with (
+            self._watch("give-up", family, started, hard_deadline) as give_up,
+            self._watch("spare", family, started, hard_deadline) as spare,
+            give_up,
+        ):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(attempt, nursery, False)
+                nursery.start_soon(spare_when_due, nursery, spare)
+        out.waited = trio.current_time() - started
+        if out.stream is None and out.error is None:
+            out.decided_early = give_up.deadline < hard_deadline
+        if out.rtt is not None:
+            self.record_connect(family, out.rtt)

@@ -1,12 +1,11 @@
 """The byte-moving half of an SMTP client: reads replies from a trio stream, sends commands.
 
-Only the commands portprobe is allowed to send exist here (EHLO, HELO, STARTTLS, QUIT),
-so no code path can send MAIL, RCPT, DATA, AUTH or VRFY.
+What may be sent is decided by the pure ``encode_command`` (only EHLO, HELO, STARTTLS and
+QUIT exist there), so no code path can send MAIL, RCPT, DATA, AUTH or VRFY; what a reply
+is, and what a close in the middle of one means, by the pure ``ReplyReader``.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import trio
 
@@ -14,26 +13,16 @@ from portprobe.model import Reply
 from portprobe.protocol.smtp import (
     DEFAULT_LIMITS,
     NEED_DATA,
+    Command,
+    PeerClosed,
     ReplyLimits,
     ReplyReader,
-    ehlo_name_problem,
+    encode_command,
 )
 
+__all__ = ["Command", "PeerClosed", "SMTPSession"]
+
 _RECEIVE_CHUNK = 4096
-
-Command = Literal["EHLO", "HELO", "STARTTLS", "QUIT"]
-
-
-class PeerClosed(Exception):
-    """The peer closed the connection before a complete reply."""
-
-    def __init__(self, partial: bool) -> None:
-        super().__init__(
-            "peer closed the connection in the middle of a reply"
-            if partial
-            else "peer closed the connection"
-        )
-        self.partial = partial
 
 
 class SMTPSession:
@@ -48,17 +37,13 @@ class SMTPSession:
             if event is not NEED_DATA:
                 assert isinstance(event, Reply)
                 return event
-            data = await self.stream.receive_some(_RECEIVE_CHUNK)
-            if not data:
-                raise PeerClosed(self.reader.in_reply)
-            self.reader.feed(data)
+            self.reader.feed(await self.stream.receive_some(_RECEIVE_CHUNK))
+
+    async def send(self, verb: Command, argument: str | None = None) -> None:
+        await self.stream.send_all(encode_command(verb, argument))
 
     async def command(self, verb: Command, argument: str | None = None) -> Reply:
-        if argument is not None and ehlo_name_problem(argument) is not None:
-            # Last line of defence: nothing but a domain or literal ever follows a verb.
-            raise ValueError(f"refusing to send {verb} with argument {argument!r}")
-        line = verb if argument is None else f"{verb} {argument}"
-        await self.stream.send_all(line.encode("ascii") + b"\r\n")
+        await self.send(verb, argument)
         return await self.read_reply()
 
     def switch_stream(self, stream: trio.abc.Stream) -> bytes:

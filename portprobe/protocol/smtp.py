@@ -10,7 +10,9 @@ receivers "SHOULD NOT recognize" it, but a prober that refused it would call a w
 server ``not-smtp``). Text that is not UTF-8 is kept, with the bad bytes escaped.
 
 ``ReplyReader.next_reply()`` returns a ``Reply``, or ``NEED_DATA``, or raises
-``SMTPProtocolError`` (not an SMTP reply) / ``ReplyLimitError`` (too long, too many).
+``SMTPProtocolError`` (not an SMTP reply) / ``ReplyLimitError`` (too long, too many) /
+``PeerClosed`` (after ``feed(b"")``, h11's EOF, with no complete reply left).
+``encode_command`` is the writing half: the only four commands portprobe sends.
 ``trailing_data`` gives the bytes after the last reply: RFC 3207 §4.2 says data that
 arrives after the STARTTLS ``220`` and before the handshake must be discarded, and its
 presence is evidence of an injection or a broken middlebox.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from portprobe.model import Reply
 
@@ -35,6 +37,18 @@ NEED_DATA: Final = _NeedData()
 
 class SMTPProtocolError(Exception):
     """The peer sent something that is not an SMTP reply."""
+
+
+class PeerClosed(Exception):
+    """The peer closed the connection (``feed(b"")``) before a complete reply."""
+
+    def __init__(self, partial: bool) -> None:
+        super().__init__(
+            "peer closed the connection in the middle of a reply"
+            if partial
+            else "peer closed the connection"
+        )
+        self.partial = partial
 
 
 class ReplyLimitError(SMTPProtocolError):
@@ -74,9 +88,17 @@ class ReplyReader:
         self._code: bytes | None = None
         self._lines: list[str] = []
         self._reply_bytes = 0
+        self._eof = False
 
     def feed(self, data: bytes | bytearray) -> None:
+        """Bytes from the peer; ``feed(b"")`` means the peer closed (h11's EOF)."""
+        if not data:
+            self._eof = True
         self._buf += data
+
+    @property
+    def eof(self) -> bool:
+        return self._eof
 
     @property
     def buffered(self) -> int:
@@ -109,6 +131,8 @@ class ReplyReader:
                     )
                 if self._buf and not _could_be_reply_start(bytes(self._buf[:4])):
                     raise SMTPProtocolError(_describe_non_smtp(bytes(self._buf)))
+                if self._eof:
+                    raise PeerClosed(self.in_reply)
                 return NEED_DATA
             raw = bytes(self._buf[: nl + 1])
             del self._buf[: nl + 1]
@@ -202,6 +226,36 @@ def is_stripped_starttls(lines: tuple[str, ...] | None) -> bool:
 
 
 # --- what we send ----------------------------------------------------------------------------
+
+#: The only commands portprobe ever sends (RFC 5321 §4.1.1.1 EHLO/HELO, RFC 3207 STARTTLS,
+#: §4.1.1.10 QUIT): no MAIL, RCPT, DATA, AUTH or VRFY can be encoded at all.
+Command = Literal["EHLO", "HELO", "STARTTLS", "QUIT"]
+# EHLO and HELO take a domain or address literal; STARTTLS and QUIT take nothing.
+_TAKES_ARGUMENT: Final = {"EHLO": True, "HELO": True, "STARTTLS": False, "QUIT": False}
+
+
+class CommandError(ValueError):
+    """A command portprobe must not send (unknown verb, or an argument that could smuggle)."""
+
+
+def encode_command(verb: str, argument: str | None = None) -> bytes:
+    """The bytes of one command line, CRLF included (RFC 5321 §2.3.8, §4.1.1).
+
+    Pure, like h11's writers: refuses any verb but the four, an argument where none
+    belongs (or none where one is needed), and any argument that is not a domain or an
+    address literal, which excludes CR, LF, NUL and non-ASCII by construction.
+    """
+    if verb not in _TAKES_ARGUMENT:
+        raise CommandError(f"portprobe never sends {verb!r}")
+    if _TAKES_ARGUMENT[verb] != (argument is not None):
+        wanted = "needs an argument" if _TAKES_ARGUMENT[verb] else "takes no argument"
+        raise CommandError(f"{verb} {wanted}")
+    if argument is None:
+        return verb.encode("ascii") + b"\r\n"
+    if (problem := ehlo_name_problem(argument)) is not None:
+        raise CommandError(f"refusing to send {verb} with argument {argument!r}: it {problem}")
+    return f"{verb} {argument}".encode("ascii") + b"\r\n"
+
 
 # RFC 5321 §4.1.2: Domain = sub-domain *("." sub-domain), Let-dig [Ldh-str], 63 per label.
 _LABEL_RE: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
