@@ -17,8 +17,10 @@ import contextlib
 import errno
 import json
 import os
+import pty
 import re
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -248,6 +250,25 @@ def test_ulimit_64_with_concurrency_500_degrades_with_a_warning() -> None:
 # --- Ctrl-C ---------------------------------------------------------------------------------
 
 
+def read_terminal_until(
+    fd: int, seen: bytearray, marker: bytes | None, timeout: float = 20.0
+) -> bool:
+    """Read a pty into ``seen`` until ``marker`` shows (None: until it closes)."""
+    end = time.monotonic() + timeout
+    while marker is None or marker not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            return False
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other end closed
+            return marker is None
+        if not chunk:
+            return marker is None
+        seen += chunk
+    return True
+
+
 def test_ctrl_c_while_probing_writes_the_partial_report(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     refused = closed_port()
@@ -255,18 +276,28 @@ def test_ctrl_c_while_probing_writes_the_partial_report(tmp_path: Path) -> None:
         args = ["--target", "127.0.0.1", "--timeout", "60", "-o", str(out), "--json"]
         args += ["--port-map", f"25={refused}"]
         args += [a for r in (465, 587, 2525) for a in ("--port-map", f"{r}={silent.port}")]
+        # stderr on a terminal, so the progress line says when the port-25 result is in:
+        # the kernel may answer the three connections before the refusal on a loaded
+        # machine, so "three connected" alone does not mean "port 25 done".
+        terminal, their_end = pty.openpty()
         proc = subprocess.Popen(
-            portprobe_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            portprobe_cmd(*args), stdout=subprocess.PIPE, stderr=their_end, text=True
         )
+        os.close(their_end)
+        seen = bytearray()
         try:
             # Three probes are in flight (connected, waiting for a greeting that never
-            # comes); the port-25 probe was refused at once and has its result.
+            # comes); the port-25 probe was refused and has its result.
             assert silent.wait_for_connections(3)
+            assert read_terminal_until(terminal, seen, b"port 25: 1 refused"), seen
             proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=20)
+            stdout, _ = proc.communicate(timeout=20)
+            read_terminal_until(terminal, seen, None)
         finally:
             if proc.poll() is None:
                 proc.kill()
+            os.close(terminal)
+    stderr = seen.decode(errors="replace")
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     report = json.loads(out.read_text())
