@@ -41,6 +41,7 @@ PYTHON = str(VENV_BIN / "python")
 PORTPROBE = str(VENV_BIN / "portprobe")
 
 TARGET_HELP = 0.3
+TARGET_VERSION = 0.15  # issue 11: --version must not pay for the probe stack
 TARGET_FIRST_SYN = 0.4
 
 
@@ -189,6 +190,7 @@ def main() -> None:
     commands = {
         "python -c pass": ([PYTHON, "-c", "pass"], "exit"),
         "portprobe --help": ([PORTPROBE, "--help"], "exit"),
+        "portprobe --version": ([PORTPROBE, "--version"], "exit"),
         "python -c 'socket.create_connection(...)' → accept": (bare_connect, "syn"),
         "portprobe --target 127.0.0.1 … -q → accept": (probe_cmd, "syn"),
     }
@@ -206,12 +208,15 @@ def main() -> None:
 
     med = {name: common.median(v) if v else float("nan") for name, v in samples.items()}
     help_ok = med["portprobe --help"] < TARGET_HELP
+    version_ok = med["portprobe --version"] < TARGET_VERSION
     syn_ok = med["portprobe --target 127.0.0.1 … -q → accept"] < TARGET_FIRST_SYN
     rows = []
     for name, values in samples.items():
         target = ""
         if name == "portprobe --help":
             target = f"< {TARGET_HELP} s: {common.met(help_ok)}"
+        elif name == "portprobe --version":
+            target = f"< {TARGET_VERSION} s: {common.met(version_ok)}"
         elif name.startswith("portprobe --target"):
             target = f"< {TARGET_FIRST_SYN} s: {common.met(syn_ok)}"
         rows.append(
