@@ -61,12 +61,17 @@ CONFIG = ProbeConfig(timeout=10, ehlo_name="probe.test")  # memory streams have 
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "per_host", "peak_total", "peak_host", "wall"),
+    ("concurrency", "per_host", "peak_total", "peak_host", "walls"),
     [
         # Nothing binds: the whole run takes as long as its slowest probe (2 s).
-        (100, 4, 60, 3, 2.0),
-        # Limits bind: 30 at once, 2 per address (3 ports each), so three 2-s waves.
-        (30, 2, 30, 2, 6.0),
+        (100, 4, 60, 3, (2.0,)),
+        # Limits bind: 60 probes, 30 at once, 2 per address (3 ports each): two or three
+        # 2-s waves, depending on which probes take the first 30 slots. That follows the
+        # order in which trio wakes the limiters' waiters, which this test does not fix:
+        # three waves on an idle machine, two seen once in a CI run under load. Both
+        # honour every limit (the peaks below check that); 2 s would mean a limit did
+        # not bind, 8 s or more that probes were serialised.
+        (30, 2, 30, 2, (4.0, 6.0)),
     ],
 )
 async def test_probes_run_concurrently_and_results_keep_plan_order(
@@ -75,7 +80,7 @@ async def test_probes_run_concurrently_and_results_keep_plan_order(
     per_host: int,
     peak_total: int,
     peak_host: int,
-    wall: float,
+    walls: tuple[float, ...],
 ) -> None:
     async def greet_after_two_seconds(stream: trio.abc.Stream, spec: ProbeSpec, t) -> None:
         await trio.sleep(2.0)  # every server takes 2 s (mock time) to greet
@@ -102,7 +107,7 @@ async def test_probes_run_concurrently_and_results_keep_plan_order(
     assert net.peak == peak_total  # the global limit was reached, never passed
     assert net.peak_by_address == peak_host  # manners: never more than per_host per address
     assert net.now == 0  # every connection ended with the run
-    assert elapsed == pytest.approx(wall, abs=1e-6)
+    assert any(elapsed == pytest.approx(wall, abs=1e-6) for wall in walls), elapsed
 
 
 async def test_cancellation_leaves_no_socket_open() -> None:
