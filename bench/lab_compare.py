@@ -21,8 +21,8 @@ against ``nmap -sT -Pn -p25,465,587,2525 --script banner,smtp-commands,ssl-cert`
 the same hosts' addresses (no swaks loop: it has no catalog to follow).
 
 Wall time: median of ``--rounds`` (default 5) rounds, the tools alternating inside each
-round. In ``latency`` portprobe runs ``--verdict-runs`` (default 20) times in all and the
-correct verdicts are counted. What each tool recorded is read from its own output.
+round. In ``latency`` and ``dropped`` portprobe runs ``--verdict-runs`` (default 20) times
+in all and the correct verdicts are counted. What each tool recorded is read from its own output.
 
     sudo uv run python bench/lab_compare.py [--rounds 5] [--write]
 
@@ -248,6 +248,11 @@ TOOLS = {"portprobe": run_portprobe, "nmap": run_nmap, "swaks loop": run_swaks}
 # --- the benchmark --------------------------------------------------------------------------
 
 
+#: Scenarios whose verdict is counted over ``--verdict-runs`` portprobe runs (issue 12:
+#: "verdict blocked, 20/20"; "the 80 ms / 1 % loss scenario must stay 20/20 right").
+VERDICT_COUNTED = ("latency", "dropped")
+
+
 def measure(lab: Any, scenario: str, rounds: int, verdict_runs: int) -> dict[str, Any]:
     case = SCENARIOS[scenario]
     lab.switch(case.scenario)
@@ -267,7 +272,7 @@ def measure(lab: Any, scenario: str, rounds: int, verdict_runs: int) -> dict[str
                 f"verdict {run.verdict}  greeted {run.greeted}  port 25 {run.port25_states}",
                 flush=True,
             )
-    extra = verdict_runs - rounds if scenario == "latency" else 0
+    extra = verdict_runs - rounds if scenario in VERDICT_COUNTED else 0
     for _ in range(max(0, extra)):
         run = run_portprobe(lab)
         runs["portprobe"].append(run)
@@ -336,12 +341,13 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
 
     if "dropped" in by:
         pp, nm = wall("dropped", "portprobe"), wall("dropped", "nmap")
-        right = all(r.verdict == "blocked" for r in by["dropped"]["portprobe"])
+        runs = by["dropped"]["portprobe"]
+        blocked = sum(r.verdict == "blocked" for r in runs)
         notes.append(
             f"- port 25 dropped: portprobe {pp:.2f} s ≤ {DROPPED_MAX_S:g} s: "
             f"{common.met(pp <= DROPPED_MAX_S)}; ≤ half of nmap's {nm:.2f} s "
-            f"(= {nm / 2:.2f} s): {common.met(pp <= nm / 2)}; verdict `blocked` in every run: "
-            f"{common.met(right)}"
+            f"(= {nm / 2:.2f} s): {common.met(pp <= nm / 2)}; verdict `blocked` in "
+            f"{blocked}/{len(runs)} runs: {common.met(blocked == len(runs))}"
         )
     if "open" in by:
         pp, nm = wall("open", "portprobe"), wall("open", "nmap")
@@ -419,7 +425,7 @@ def main() -> None:
             "## The lab, one run, three tools (issue 7, part 1)\n\n"
             f"{common.provenance()}"
             f"- hosts: 3 lab providers × IPv4 + IPv6 × 4 ports = 24 (address, port) pairs; "
-            f"{args.rounds} rounds, tools alternating; in `latency` portprobe ran "
+            f"{args.rounds} rounds, tools alternating; in `latency` and `dropped` portprobe ran "
             f"{args.verdict_runs} times.\n"
             f"- portprobe: `{' '.join(portprobe_argv_text())}`\n"
             "- default catalog run: bare `portprobe --nameserver 198.51.100.53 --ca-file CA "
