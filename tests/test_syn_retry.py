@@ -9,7 +9,7 @@ to the microsecond. The lab adds the same check end to end (a 300 ms port 25).
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 import trio
@@ -19,6 +19,7 @@ from portprobe.model import ProbeSpec
 from portprobe.probe import ProbeConfig, Runner, probe
 from portprobe.probe.pathwait import (
     DECIDE_FLOOR,
+    SILENT_FLOOR,
     SPARE_FLOOR,
     PathEvidence,
     schedule_for,
@@ -84,9 +85,10 @@ async def _serve(server: MemoryConnection) -> None:
         await trio.aclose_forcefully(server)
 
 
-def measured(rtt: float, family: str = "ipv4") -> PathEvidence:
+def measured(rtt: float, family: str = "ipv4", port: int | None = None) -> PathEvidence:
+    """Another connection of this run took ``rtt`` (to ``port``, when given)."""
     evidence = PathEvidence()
-    evidence.record_connect(family, rtt)  # another connection of this run took ``rtt``
+    evidence.record_connect(family, rtt, port)
     return evidence
 
 
@@ -112,6 +114,11 @@ def test_schedule_floors_and_multiples() -> None:
     fast = schedule_for(0.005)
     assert fast is not None
     assert fast.spare_after == SPARE_FLOOR and fast.give_up_after == DECIDE_FLOOR
+    # No connection to this port has been answered yet: the path may drop it.
+    silent = schedule_for(0.005, port_answers=False)
+    assert silent is not None
+    assert silent.spare_after == SPARE_FLOOR and silent.give_up_after == SILENT_FLOOR
+    assert 0.3 < SILENT_FLOOR < DECIDE_FLOOR < 1.0  # a 300 ms port stays open either way
     slow = schedule_for(0.200)
     assert slow is not None
     assert slow.spare_after == pytest.approx(0.6, rel=0.1)  # 3 round trips
@@ -129,9 +136,10 @@ def test_schedule_floors_and_multiples() -> None:
 async def test_spare_at_the_computed_time_never_a_third_then_filtered_early(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    evidence = measured(0.030)
-    plan = evidence.schedule("ipv4")
+    evidence = measured(0.030, port=1)  # this port answered on another host: DECIDE_FLOOR
+    plan = evidence.schedule("ipv4", 1)
     assert plan is not None and plan.spare_after == pytest.approx(0.0927, abs=0.001)  # 3 x 30.9 ms
+    assert plan.give_up_after == DECIDE_FLOOR
     result, elapsed, starts, _ = await run([NEVER, NEVER], evidence)
     assert starts == [0.0, pytest.approx(plan.spare_after, abs=1e-6)]  # two, never three
     assert result.state == "filtered"
@@ -236,8 +244,9 @@ async def test_a_host_at_300_ms_while_others_answer_in_5_ms_is_open(
     autojump_clock: trio.testing.MockClock, rtt: float
 ) -> None:
     # The slow-but-open host: every SYN to its port 25 takes 300 ms to be answered (and
-    # 600 ms when a lab applies its 300 ms delay in each direction).
-    evidence = measured(0.005)
+    # 600 ms when a lab applies its 300 ms delay in each direction), while other hosts
+    # answered this same port in 5 ms.
+    evidence = measured(0.005, port=1)
     result, _, starts, _ = await run([rtt, rtt], evidence, spec(1, role=25))
     assert result.state == "open" and result.decided_early is False
     assert len(starts) == 2  # the spare went out at 50 ms, and lost to the first SYN
@@ -245,6 +254,58 @@ async def test_a_host_at_300_ms_while_others_answer_in_5_ms_is_open(
     # Now the family knows that round trip, and gives its next silent port more time.
     plan = evidence.schedule("ipv4")
     assert plan is not None and plan.give_up_after >= rtt * 7
+
+
+async def test_a_port_slow_on_every_host_is_open_at_300_ms(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # No host has answered this port yet (a queue or proxy in the path delays it on every
+    # host), so the short floor applies, and it still covers a 300 ms answer.
+    evidence = measured(0.005)
+    assert not evidence.port_answers("ipv4", 1)
+    result, _, _, _ = await run([0.300, 0.300], evidence, spec(1, role=25))
+    assert result.state == "open" and result.decided_early is False
+    assert evidence.port_answers("ipv4", 1)  # and now it has
+
+
+async def test_a_silent_port_waits_longer_once_another_host_answered_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    evidence = measured(0.005)  # 5 ms round trips, but not yet on this port
+    async with trio.open_nursery() as nursery:
+
+        async def other_host_answers_this_port() -> None:
+            await trio.sleep(0.300)  # before SILENT_FLOOR
+            evidence.record_connect("ipv4", 0.004, port=1)
+
+        nursery.start_soon(other_host_answers_this_port)
+        result, elapsed, starts, _ = await run([NEVER, NEVER], evidence)
+    # The deadline moved from SILENT_FLOOR to DECIDE_FLOOR while the attempt waited.
+    assert starts == [0.0, pytest.approx(SPARE_FLOOR, abs=1e-6)]
+    assert result.state == "filtered" and result.decided_early is True
+    assert elapsed == pytest.approx(DECIDE_FLOOR, abs=1e-6)
+
+
+async def test_another_family_or_port_answering_keeps_the_short_floor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    evidence = measured(0.005, port=2)  # another port of this family
+    evidence.record_connect("ipv6", 0.005, port=1)  # this port, in the other family
+    result, elapsed, _, _ = await run([NEVER, NEVER], evidence)
+    assert result.state == "filtered" and result.decided_early is True
+    assert elapsed == pytest.approx(SILENT_FLOOR, abs=1e-6)
+
+
+async def test_a_negative_control_gets_the_short_floor_even_where_the_port_answers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The catalog documents this host's port as not answering: only a local interceptor
+    # would answer it, and fast. Other hosts answering the port change nothing.
+    evidence = measured(0.005, port=1)
+    negative = replace(spec(1, role=465), negative=True)
+    result, elapsed, _, _ = await run([NEVER, NEVER], evidence, negative)
+    assert result.state == "filtered" and result.decided_early is True
+    assert elapsed == pytest.approx(SILENT_FLOOR, abs=1e-6)
 
 
 async def test_a_late_answer_still_wins_before_the_hard_timeout(
@@ -264,7 +325,7 @@ async def test_new_evidence_moves_the_deadlines_of_waiting_attempts(
 
         async def later() -> None:
             await trio.sleep(0.5)
-            evidence.record_connect("ipv4", 0.010)
+            evidence.record_connect("ipv4", 0.010, port=1)
 
         nursery.start_soon(later)
         result, elapsed, starts, _ = await run([NEVER, NEVER], evidence)
@@ -327,6 +388,35 @@ async def test_a_dropped_port_is_called_in_well_under_a_second_in_a_run(
     assert {r.state for r in dropped} == {"filtered"}
     assert all(r.decided_early and r.syn_attempts == 2 for r in dropped)
     assert {r.state for r in results if r.spec.port != 465} == {"open"}
+    # No host answered 465 over this path: the short floor, as for an egress filter.
+    assert elapsed == pytest.approx(SILENT_FLOOR, abs=1e-6)
+
+
+async def test_in_a_run_one_silent_host_on_a_port_others_answer_gets_the_long_floor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        answered = Script(nursery, [0.005] * 16)
+
+        async def connector(s: ProbeSpec) -> trio.abc.Stream:
+            if s.port == 25 and s.address == "192.0.2.2":  # this host alone is silent on 25
+                await trio.sleep_forever()
+            return await answered(s)
+
+        plan = [
+            ProbeSpec(
+                target="p", host="mx.p.test", address=f"192.0.2.{i}", family="ipv4", port=port
+            )
+            for i in (1, 2)
+            for port in (25, 587, 2525)  # plain SMTP: the in-memory server speaks no TLS
+        ]
+        start = trio.current_time()
+        results = await Runner(plan, CONFIG, tls=make_contexts(), connector=connector).run()
+        elapsed = trio.current_time() - start
+        nursery.cancel_scope.cancel()
+    (silent,) = [r for r in results if r.state != "open"]
+    assert silent.spec.address == "192.0.2.2" and silent.spec.port == 25
+    assert silent.state == "filtered" and silent.decided_early is True
     assert elapsed == pytest.approx(DECIDE_FLOOR, abs=1e-6)
 
 

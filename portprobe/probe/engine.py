@@ -310,6 +310,8 @@ class _Attempt:
             trio.aclose_forcefully,
             family=self.family,
             hard_deadline=hard,
+            port=self.spec.dial_port,
+            negative=self.spec.negative,
         )
         if syn.error is not None:
             raise syn.error

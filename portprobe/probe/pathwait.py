@@ -13,22 +13,33 @@ do not guess from one probe alone; the run's other connections are the evidence.
   address family, say how long an answer can take. We use the *slowest* of them (rounded
   up to a 10 % step, so deadlines in flight move O(log) times, not once per sample):
 
-      spare SYN at   start + max(SPARE_FLOOR,  SPARE_FACTOR  x slowest)
-      filtered at    start + max(DECIDE_FLOOR, spare delay + DECIDE_FACTOR x slowest)
+      spare SYN at   start + max(SPARE_FLOOR, SPARE_FACTOR x slowest)
+      filtered at    start + max(floor,       spare delay + DECIDE_FACTOR x slowest)
+
+      floor = DECIDE_FLOOR   when another host already answered this port in this family
+              SILENT_FLOOR   when none has yet (the path itself may drop the port), or the
+                             catalog documents this port as not answering (a negative
+                             control: only a local interceptor would answer, and fast)
 
   and both are capped by the hard connect timeout. The first answer on either attempt
   (SYN-ACK, RST, ICMP error) wins and the other is cancelled or closed at once; never
   more than two attempts. Without a measured round trip in the family there is no spare
   and no early decision: the attempt waits for the hard connect timeout (the kernel's
-  own retransmissions at 1 s and 3 s still run). New evidence moves the deadlines of the
-  attempts already waiting, so no probe needs a watcher task.
+  own retransmissions at 1 s and 3 s still run). New evidence (a slower round trip, a
+  first SYN-ACK on a port) moves the deadlines of the attempts already waiting, and only
+  ever later, so no probe needs a watcher task.
 - Why these numbers: both SYNs (or both SYN-ACKs) lost to random loss is rare (1 % loss:
   about 1 in 2,500 per port counting both directions) and a ``blocked`` verdict needs
-  every provider to fail, so the verdict stays right. DECIDE_FLOOR is the price of the
-  slow-but-open host: a port that answers after 300 ms while every other connection in
-  the family took 5 ms is only seen as open because 300 ms < DECIDE_FLOOR. A port slower
-  than that floor, on a path whose other connections are all much faster, *is* called
-  ``filtered`` early; its JSON says ``decided_early: true`` so that is visible.
+  every provider to fail, so the verdict stays right. The two floors are the price of the
+  slow-but-open host. One host slow on port 25 while other hosts answer that port at
+  once: the port passes this path, so a silence is more likely a slow host than a
+  filter, and it gets DECIDE_FLOOR (a 300 ms port is open with 450 ms to spare). No host
+  answering a port at all is what an egress filter looks like, and a ``blocked`` verdict
+  then needs every one of them silent for SILENT_FLOOR: a port slow on *every* host (a
+  queue or proxy in the path) is still ``open`` if it answers within 400 ms, which covers
+  the same 300 ms port with 100 ms to spare. A port slower than its floor, on a path
+  whose other connections are all much faster, *is* called ``filtered`` early; its JSON
+  says ``decided_early: true`` so that is visible.
 """
 
 from __future__ import annotations
@@ -49,11 +60,15 @@ SPARE_FACTOR = 3.0
 SPARE_FLOOR = 0.05
 # After the spare went out, this many of the slowest round trips for its answer...
 DECIDE_FACTOR = 4.0
-# ...and never less than this in all: 2.5 times the 300 ms of a slow-but-open port on a
-# path where everything else answers in 5 ms (and above 600 ms, the same port with its
-# 300 ms delay in each direction), still under the kernel's 1 s resend and half what
-# nmap needs to call a port filtered.
+# ...and never less than this in all, once another host answered the same port in this
+# family: 2.5 times the 300 ms of a slow-but-open port on a path where everything else
+# answers in 5 ms (and above 600 ms, the same port with its 300 ms delay in each
+# direction), still under the kernel's 1 s resend and half what nmap needs to call a
+# port filtered.
 DECIDE_FLOOR = 0.75
+# ...or this, while no host has answered the port in this family (or the catalog says it
+# should not answer): 300 ms on every host of a port, plus 100 ms of scheduling noise.
+SILENT_FLOOR = 0.40
 # Spare attempts in flight at once, over the whole run: a spare needs a second socket,
 # and the runner sizes its concurrency to the open-file limit with one socket per probe
 # (keeping 24 spare descriptors); a probe that finds no spare slot keeps its one SYN.
@@ -81,13 +96,18 @@ class Schedule:
     give_up_after: float
 
 
-def schedule_for(slowest_rtt: float | None) -> Schedule | None:
-    """The redundant-SYN schedule for a family whose slowest round trip is known."""
+def schedule_for(slowest_rtt: float | None, *, port_answers: bool = True) -> Schedule | None:
+    """The redundant-SYN schedule for a family whose slowest round trip is known.
+
+    ``port_answers``: another connection of this run already got a SYN-ACK from this port
+    in this family (and the port is not a documented negative control).
+    """
     if slowest_rtt is None:
         return None
     rtt = _rounded(slowest_rtt)
     spare = max(SPARE_FLOOR, SPARE_FACTOR * rtt)
-    return Schedule(spare, max(DECIDE_FLOOR, spare + DECIDE_FACTOR * rtt))
+    floor = DECIDE_FLOOR if port_answers else SILENT_FLOOR
+    return Schedule(spare, max(floor, spare + DECIDE_FACTOR * rtt))
 
 
 @dataclass
@@ -102,54 +122,95 @@ class SynRace(Generic[T]):
     waited: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Waiting:
+    """One deadline in flight, and what it was computed from."""
+
+    kind: _Kind
+    family: str
+    port: int | None
+    negative: bool
+    started: float
+    hard: float
+
+
 class PathEvidence:
     """Connect round trips seen so far in this run, shared by all its probes."""
 
     def __init__(self) -> None:
         self._slowest: dict[str, float] = {}
-        self._watched: dict[trio.CancelScope, tuple[_Kind, str, float, float]] = {}
+        self._answering: set[tuple[str, int]] = set()  # (family, port) that sent a SYN-ACK
+        self._watched: dict[trio.CancelScope, _Waiting] = {}
         self._spares_in_flight = 0
 
     def slowest(self, family: str) -> float | None:
         return self._slowest.get(family)
 
-    def schedule(self, family: str) -> Schedule | None:
-        return schedule_for(self._slowest.get(family))
+    def port_answers(self, family: str, port: int | None) -> bool:
+        """Has a connection of this run to ``port`` in ``family`` been answered?
 
-    def record_connect(self, family: str, seconds: float) -> None:
-        before = self.schedule(family)
+        ``None`` (a caller that does not say which port) counts as answered: the patient
+        floor.
+        """
+        return port is None or (family, port) in self._answering
+
+    def schedule(
+        self, family: str, port: int | None = None, *, negative: bool = False
+    ) -> Schedule | None:
+        answers = self.port_answers(family, port) and not negative
+        return schedule_for(self._slowest.get(family), port_answers=answers)
+
+    def record_connect(self, family: str, seconds: float, port: int | None = None) -> None:
+        """A connection in ``family`` (to ``port``, if known) took ``seconds`` to answer."""
+        before = _rounded(self._slowest[family]) if family in self._slowest else None
         self._slowest[family] = max(self._slowest.get(family, 0.0), seconds)
-        if self.schedule(family) == before:
+        new_port = port is not None and (family, port) not in self._answering
+        if port is not None:
+            self._answering.add((family, port))
+        if not new_port and _rounded(self._slowest[family]) == before:
             return
-        for scope, (kind, fam, started, hard) in self._watched.items():
-            if fam == family:
-                scope.deadline = self._deadline(kind, fam, started, hard)
+        for scope, waiting in self._watched.items():
+            if waiting.family == family:
+                scope.deadline = self._deadline(waiting)
 
-    def spare_at(self, family: str, started: float, hard_deadline: float) -> float:
+    def spare_at(
+        self,
+        family: str,
+        started: float,
+        hard_deadline: float,
+        port: int | None = None,
+        *,
+        negative: bool = False,
+    ) -> float:
         """When an attempt begun at ``started`` sends its second SYN (inf: never)."""
-        plan = self.schedule(family)
+        plan = self.schedule(family, port, negative=negative)
         if plan is None or started + plan.spare_after >= hard_deadline:
             return math.inf
         return started + plan.spare_after
 
-    def give_up_at(self, family: str, started: float, hard_deadline: float) -> float:
+    def give_up_at(
+        self,
+        family: str,
+        started: float,
+        hard_deadline: float,
+        port: int | None = None,
+        *,
+        negative: bool = False,
+    ) -> float:
         """When an attempt begun at ``started`` is called ``filtered``."""
-        plan = self.schedule(family)
+        plan = self.schedule(family, port, negative=negative)
         if plan is None:
             return hard_deadline
         return min(started + plan.give_up_after, hard_deadline)
 
-    def _deadline(self, kind: _Kind, family: str, started: float, hard: float) -> float:
-        if kind == "spare":
-            return self.spare_at(family, started, hard)
-        return self.give_up_at(family, started, hard)
+    def _deadline(self, w: _Waiting) -> float:
+        at = self.spare_at if w.kind == "spare" else self.give_up_at
+        return at(w.family, w.started, w.hard, w.port, negative=w.negative)
 
     @contextmanager
-    def _watch(
-        self, kind: _Kind, family: str, started: float, hard: float
-    ) -> Iterator[trio.CancelScope]:
-        scope = trio.CancelScope(deadline=self._deadline(kind, family, started, hard))
-        self._watched[scope] = (kind, family, started, hard)
+    def _watch(self, waiting: _Waiting) -> Iterator[trio.CancelScope]:
+        scope = trio.CancelScope(deadline=self._deadline(waiting))
+        self._watched[scope] = waiting
         try:
             yield scope
         finally:
@@ -163,6 +224,8 @@ class PathEvidence:
         *,
         family: str,
         hard_deadline: float,
+        port: int | None = None,
+        negative: bool = False,
     ) -> None:
         """Connect with at most two SYN attempts on the schedule above; fills ``out``.
 
@@ -206,9 +269,12 @@ class PathEvidence:
             finally:
                 self._spares_in_flight -= 1
 
+        def waiting(kind: _Kind) -> _Waiting:
+            return _Waiting(kind, family, port, negative, started, hard_deadline)
+
         with (
-            self._watch("give-up", family, started, hard_deadline) as give_up,
-            self._watch("spare", family, started, hard_deadline) as spare,
+            self._watch(waiting("give-up")) as give_up,
+            self._watch(waiting("spare")) as spare,
             give_up,
         ):
             async with trio.open_nursery() as nursery:
@@ -218,4 +284,4 @@ class PathEvidence:
         if out.stream is None and out.error is None:
             out.decided_early = give_up.deadline < hard_deadline
         if out.rtt is not None:
-            self.record_connect(family, out.rtt)
+            self.record_connect(family, out.rtt, port)
