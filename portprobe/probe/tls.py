@@ -31,7 +31,9 @@ class TLSContexts:
 
 def make_contexts(ca_file: str | None = None) -> TLSContexts:
     """Build the two contexts once per run (loading the trust store costs milliseconds)."""
-    verify = ssl.create_default_context()
+    from portprobe import truststore
+
+    verify = truststore.take()  # the system trust store, usually preloaded in a thread
     if ca_file:
         verify.load_verify_locations(cafile=ca_file)
     # The second look at an unverified peer needs no trust store (loading one costs ~40 ms).
