@@ -99,6 +99,8 @@ class Pipeline:
         self._on_result = on_result
         self._probed: dict[ProbeKey, ProbeResult] = {}
         self._unresolved: dict[ProbeSpec, ProbeResult] = {}
+        #: Set once every name is resolved and every probe started (or waiting for a slot).
+        self.planned = trio.Event()
 
     async def run(self) -> None:
         """Resolve and probe; returns when every lookup and every probe is done."""
@@ -108,6 +110,7 @@ class Pipeline:
                 probes.start_soon(self._probe, spec)
 
             plan = await self._planner.resolve(on_spec=start)
+            self.planned.set()
             # DNS is complete: the names that did not resolve are dns-error results now,
             # while the last probes still run (an interrupt keeps them too).
             for spec in plan.unresolved:
