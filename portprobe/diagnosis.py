@@ -387,14 +387,14 @@ class Diagnosis:
         from portprobe.environment.advice import advise, filter_generic_advice
         from portprobe.environment.detect import detect_environment
 
+        platforms = self._load_platforms()
         environment = detect_environment(
             sysfs=self.request.sysfs,
             environ=os.environ if self.request.environ is None else self.request.environ,
             ptr_names=report.readiness.ptr_names() if report.readiness is not None else (),
             override=self._platform,
-            platforms=self._load_platforms(),
+            platforms=platforms,
         )
-        platforms = self._load_platforms()
         environment = advise(environment, platforms, verdict=report.verdict, ports=report.ports)
         generic = filter_generic_advice(report.verdict.advice, environment, platforms)
         return replace(

@@ -9,13 +9,14 @@ to the microsecond. The lab adds the same check end to end (a 300 ms port 25).
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pytest
 import trio
 import trio.testing
 
-from portprobe.model import ProbeSpec
+from portprobe.model import ProbeResult, ProbeSpec
 from portprobe.probe import ProbeConfig, Runner, probe
 from portprobe.probe.pathwait import (
     DECIDE_FLOOR,
@@ -362,14 +363,16 @@ async def test_dns_error_has_no_syn_attempts() -> None:
 # --- a whole run: the negative control no longer costs the full wait --------------------------
 
 
-async def test_a_dropped_port_is_called_in_well_under_a_second_in_a_run(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
+async def run_two_hosts(
+    silent: Callable[[ProbeSpec], bool], ports: tuple[int, ...]
+) -> tuple[list[ProbeResult], float]:
+    """A Runner over two hosts (192.0.2.1-2, never dialled: the connector seam answers in
+    5 ms), where the probes ``silent`` picks never get an answer; results and run time."""
     async with trio.open_nursery() as nursery:
-        answered = Script(nursery, [0.005] * 8)
+        answered = Script(nursery, [0.005] * 16)
 
         async def connector(s: ProbeSpec) -> trio.abc.Stream:
-            if s.port == 465:  # silently dropped, like Postmark's 465 in the catalog
+            if silent(s):
                 await trio.sleep_forever()
             return await answered(s)
 
@@ -378,12 +381,20 @@ async def test_a_dropped_port_is_called_in_well_under_a_second_in_a_run(
                 target="p", host="mx.p.test", address=f"192.0.2.{i}", family="ipv4", port=port
             )
             for i in (1, 2)
-            for port in (25, 465, 587, 2525)
+            for port in ports
         ]
         start = trio.current_time()
         results = await Runner(plan, CONFIG, tls=make_contexts(), connector=connector).run()
         elapsed = trio.current_time() - start
         nursery.cancel_scope.cancel()
+    return results, elapsed
+
+
+async def test_a_dropped_port_is_called_in_well_under_a_second_in_a_run(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # 465 silently dropped everywhere, like Postmark's 465 in the catalog.
+    results, elapsed = await run_two_hosts(lambda s: s.port == 465, (25, 465, 587, 2525))
     dropped = [r for r in results if r.spec.port == 465]
     assert {r.state for r in dropped} == {"filtered"}
     assert all(r.decided_early and r.syn_attempts == 2 for r in dropped)
@@ -395,25 +406,10 @@ async def test_a_dropped_port_is_called_in_well_under_a_second_in_a_run(
 async def test_in_a_run_one_silent_host_on_a_port_others_answer_gets_the_long_floor(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        answered = Script(nursery, [0.005] * 16)
-
-        async def connector(s: ProbeSpec) -> trio.abc.Stream:
-            if s.port == 25 and s.address == "192.0.2.2":  # this host alone is silent on 25
-                await trio.sleep_forever()
-            return await answered(s)
-
-        plan = [
-            ProbeSpec(
-                target="p", host="mx.p.test", address=f"192.0.2.{i}", family="ipv4", port=port
-            )
-            for i in (1, 2)
-            for port in (25, 587, 2525)  # plain SMTP: the in-memory server speaks no TLS
-        ]
-        start = trio.current_time()
-        results = await Runner(plan, CONFIG, tls=make_contexts(), connector=connector).run()
-        elapsed = trio.current_time() - start
-        nursery.cancel_scope.cancel()
+    # This host alone is silent on 25; plain SMTP ports only (the memory server has no TLS).
+    results, elapsed = await run_two_hosts(
+        lambda s: s.port == 25 and s.address == "192.0.2.2", (25, 587, 2525)
+    )
     (silent,) = [r for r in results if r.state != "open"]
     assert silent.spec.address == "192.0.2.2" and silent.spec.port == 25
     assert silent.state == "filtered" and silent.decided_early is True

@@ -173,39 +173,17 @@ class PathEvidence:
             if waiting.family == family:
                 scope.deadline = self._deadline(waiting)
 
-    def spare_at(
-        self,
-        family: str,
-        started: float,
-        hard_deadline: float,
-        port: int | None = None,
-        *,
-        negative: bool = False,
-    ) -> float:
-        """When an attempt begun at ``started`` sends its second SYN (inf: never)."""
-        plan = self.schedule(family, port, negative=negative)
-        if plan is None or started + plan.spare_after >= hard_deadline:
-            return math.inf
-        return started + plan.spare_after
-
-    def give_up_at(
-        self,
-        family: str,
-        started: float,
-        hard_deadline: float,
-        port: int | None = None,
-        *,
-        negative: bool = False,
-    ) -> float:
-        """When an attempt begun at ``started`` is called ``filtered``."""
-        plan = self.schedule(family, port, negative=negative)
-        if plan is None:
-            return hard_deadline
-        return min(started + plan.give_up_after, hard_deadline)
-
     def _deadline(self, w: _Waiting) -> float:
-        at = self.spare_at if w.kind == "spare" else self.give_up_at
-        return at(w.family, w.started, w.hard, w.port, negative=w.negative)
+        """When a waiting attempt sends its spare (inf: never) or is called ``filtered``,
+        both capped by its hard connect deadline."""
+        plan = self.schedule(w.family, w.port, negative=w.negative)
+        if w.kind == "spare":
+            if plan is None or w.started + plan.spare_after >= w.hard:
+                return math.inf
+            return w.started + plan.spare_after
+        if plan is None:
+            return w.hard
+        return min(w.started + plan.give_up_after, w.hard)
 
     @contextmanager
     def _watch(self, waiting: _Waiting) -> Iterator[trio.CancelScope]:
