@@ -48,32 +48,37 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _issue(subject: x509.Name, issuer_name: x509.Name, san: list[x509.GeneralName]) -> tuple:
+def _signed(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    signer: ec.EllipticCurvePrivateKey,
+    valid_for: dt.timedelta,
+    extension: x509.ExtensionType,
+    critical: bool,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(issuer_name)
-        .issuer_name(issuer_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(issuer_name)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=10, seconds=7))
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .not_valid_after(now + valid_for)
+        .add_extension(extension, critical=critical)
+        .sign(signer, hashes.SHA256())
     )
+
+
+def _issue(subject: x509.Name, issuer_name: x509.Name, san: list[x509.GeneralName]) -> tuple:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    basic = x509.BasicConstraints(ca=True, path_length=None)
+    ca = _signed(issuer_name, issuer_name, ca_key, ca_key, dt.timedelta(days=30), basic, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = x509.SubjectAlternativeName(san)
+    valid_for = dt.timedelta(days=10, seconds=7)
+    leaf = _signed(subject, issuer_name, key, ca_key, valid_for, names, False)
     return ca, leaf, key
 
 

@@ -6,7 +6,7 @@ then talks to the host once more with verification off, so the certificate itsel
 recorded. ``ssl`` hands out only DER for an unverified peer, so those certificates are
 parsed with ``cryptography``. A verified peer's certificate comes already decoded from
 OpenSSL (``getpeercert()``); it is written out in ``cryptography``'s own RFC 4514 form, so
-the common case never imports ``cryptography`` (~15 ms of a nothing-blocked run's start).
+the common case never imports ``cryptography`` (~18 ms CPU of a nothing-blocked run).
 A name outside that plain form (an attribute type not in the table below, a non-ASCII
 value) goes through ``cryptography`` as well, so both paths give the same text.
 """
@@ -53,6 +53,11 @@ def make_contexts(ca_file: str | None = None) -> TLSContexts:
     return TLSContexts(verify=verify, no_verify=no_verify)
 
 
+def _utc_text(when: datetime) -> str:
+    """ISO 8601 with ``Z``, as the report writes ``not_after``."""
+    return when.isoformat().replace("+00:00", "Z")
+
+
 def cert_info_from_der(der: bytes) -> CertInfo:
     from cryptography import x509
     from cryptography.x509.oid import ExtensionOID
@@ -73,7 +78,7 @@ def cert_info_from_der(der: bytes) -> CertInfo:
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         san=tuple(san),
-        not_after=cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
+        not_after=_utc_text(cert.not_valid_after_utc),
         sha256=hashlib.sha256(der).hexdigest(),
     )
 
@@ -120,8 +125,7 @@ def _rfc4514(name: object) -> str:
     rdns = []
     for rdn in reversed(name):
         parts = []
-        for pair in rdn:
-            kind, value = pair
+        for kind, value in rdn:
             short = _RFC4514_NAMES.get(kind)
             if short is None or not isinstance(value, str) or not value.isascii():
                 raise _NotPlain
@@ -148,12 +152,11 @@ def cert_info_from_verified(decoded: object, der: bytes) -> CertInfo:
             elif kind == "IP Address":
                 ips.append(str(ipaddress.ip_address(value)))
         seconds = ssl.cert_time_to_seconds(decoded["notAfter"])
-        not_after = datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
         return CertInfo(
             subject=_rfc4514(decoded.get("subject", ())),
             issuer=_rfc4514(decoded.get("issuer", ())),
             san=(*dns, *ips),
-            not_after=not_after,
+            not_after=_utc_text(datetime.fromtimestamp(seconds, UTC)),
             sha256=hashlib.sha256(der).hexdigest(),
         )
     except (_NotPlain, ValueError, TypeError):
