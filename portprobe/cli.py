@@ -18,9 +18,11 @@ from typing import Annotated, Any
 
 import typer
 
-from portprobe import __version__, cli_merge, defaults
+from portprobe import cli_merge, defaults
+from portprobe._version import __version__
 from portprobe.errors import InputError, PortprobeError
 from portprobe.exit_codes import INTERNAL_ERROR, INTERRUPTED, NAGIOS_UNKNOWN, USAGE
+from portprobe.text import one_line
 from portprobe.vocab import FORMATS, MAIL_PORTS
 
 ISSUES_URL = "the portprobe issue tracker"
@@ -488,9 +490,9 @@ def run(argv: list[str]) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except TyperException as exc:  # usage errors: bad option, bad value
-        return _fail(f"error: {_one_line(exc.format_message())}", usage)
+        return _fail(f"error: {one_line(exc.format_message())}", usage)
     except PortprobeError as exc:  # bad input, unreadable file, unwritable output
-        return _fail(f"error: {_one_line(str(exc))}", usage)
+        return _fail(f"error: {one_line(str(exc))}", usage)
     except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted", INTERRUPTED)
     except Exception as raised:
@@ -502,13 +504,9 @@ def run(argv: list[str]) -> int:
         while isinstance(bug, BaseExceptionGroup) and len(bug.exceptions) == 1:
             bug = bug.exceptions[0]  # a bug raised inside a trio nursery: name the real one
         return _fail(
-            f"internal error: {type(bug).__name__}: {_one_line(str(bug))}. This is a bug in "
+            f"internal error: {type(bug).__name__}: {one_line(str(bug))}. This is a bug in "
             f"portprobe {__version__}; please report it to {ISSUES_URL} with the command line"
             + ("" if verbose else " and the traceback that -v prints"),
             INTERNAL_ERROR,
         )
     return int(result) if isinstance(result, int) else 0
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -22,7 +22,7 @@ EXTENSIONS = {"table": ".txt", "markdown": ".md", "json": ".json", "openmetrics"
 
 def _say(message: str) -> None:
     """One line on stderr; a file name may carry escapes too, so it is made visible."""
-    from portprobe.protocol.text import visible
+    from portprobe.text import visible
 
     print(f"portprobe: {visible(' '.join(message.split()))}", file=sys.stderr)
 

@@ -28,7 +28,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from portprobe import __version__, defaults
+from portprobe import defaults
+from portprobe._version import __version__
 from portprobe.errors import InputError
 from portprobe.model import ProbeResult
 from portprobe.vocab import FAMILIES, MAIL_PORTS, VERDICTS, Family

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Family = Literal["ipv4", "ipv6"]
+from portprobe.vocab import Family
+
 Mode = Literal["starttls", "implicit-tls", "plain"]
 StartTLS = Literal["offered", "not-offered", "stripped", "n/a"]
 
@@ -27,9 +28,6 @@ State = Literal[
     "dns-error",
     "error",
 ]
-
-#: The four ports portprobe knows; 465 is implicit TLS (RFC 8314), the others STARTTLS.
-MAIL_PORTS = (25, 465, 587, 2525)
 
 
 def mode_for_port(port: int) -> Mode:

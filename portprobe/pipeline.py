@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 import trio
 
 from portprobe.errors import InputError
-from portprobe.model import Family, Plan, ProbeResult, ProbeSpec
+from portprobe.model import Plan, ProbeResult, ProbeSpec
 from portprobe.probe.engine import Connector, ProbeConfig, open_tcp
 from portprobe.probe.runner import ProbePool
 from portprobe.probe.tls import TLSContexts
@@ -36,6 +36,7 @@ from portprobe.targets.answers import Resolver
 from portprobe.targets.catalog import Catalog
 from portprobe.targets.planner import ProbeKey, probe_key
 from portprobe.targets.resolve import make_planner
+from portprobe.vocab import Family
 
 __all__ = ["Pipeline"]
 

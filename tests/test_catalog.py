@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from portprobe.model import MAIL_PORTS
 from portprobe.render.catalog import catalog_to_dict, render_catalog_table
 from portprobe.targets.catalog import Catalog, CatalogError, load_catalog, parse_catalog
 from portprobe.targets.names import check_host_name, ip_literal
+from portprobe.vocab import MAIL_PORTS
 
 
 @pytest.fixture(scope="module")

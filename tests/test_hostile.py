@@ -38,7 +38,7 @@ from portprobe.protocol.smtp import (
     ReplyReader,
     SMTPProtocolError,
 )
-from portprobe.protocol.text import visible
+from portprobe.text import visible
 from tests.servers import (
     Certs,
     MemoryConnection,

@@ -23,7 +23,7 @@ PURE = [
     "portprobe.defaults",
     "portprobe.exit_codes",
     "portprobe.protocol.smtp",
-    "portprobe.protocol.text",
+    "portprobe.text",
     "portprobe.report.verdict",
     "portprobe.report.build",
     "portprobe.render",

@@ -35,7 +35,7 @@ from portprobe.environment.platforms import (
     load_platforms,
 )
 from portprobe.errors import InputError
-from portprobe.protocol.text import shorten, visible
+from portprobe.text import shorten, visible
 
 #: A DMI string is at most 64 bytes in practice (SMBIOS strings are short); sysfs serves
 #: one page. 4 KiB bounds a fake or hostile file without cutting a real value.

@@ -13,7 +13,6 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from portprobe.protocol.text import shorten, visible
 from portprobe.readiness.answer import FAILED, DnsAnswer
 from portprobe.readiness.model import (
     AddressSighting,
@@ -23,6 +22,7 @@ from portprobe.readiness.model import (
     PtrCheck,
     Readiness,
 )
+from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILY_NAME, Family, Ready, VerdictWord
 
 #: PTR names forward-checked per address: one is normal, a few are seen, 50 is an attack.

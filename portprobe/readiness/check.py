@@ -32,7 +32,6 @@ import dns.reversename
 import trio
 
 from portprobe.model import ProbeResult
-from portprobe.protocol.text import shorten, visible
 from portprobe.readiness.answer import FAILED, DnsAnswer
 from portprobe.readiness.assess import (
     MAX_PTR_NAMES,
@@ -52,6 +51,7 @@ from portprobe.readiness.model import (
 from portprobe.readiness.names import echoed_address, generic_name
 from portprobe.readiness.settings import DnsblZone, ReadinessSettings, WhoamiMethod
 from portprobe.targets.lookup import make_resolver
+from portprobe.text import one_line, shorten, visible
 from portprobe.vocab import Family, VerdictWord
 
 #: Values kept from one answer: a whoami or DNSBL answers one, a PTR set one or two.
@@ -75,7 +75,7 @@ class ReadinessLookup(Protocol):
 
 
 def _one_line(text: str) -> str:
-    return shorten(visible(" ".join(text.split())), 160)
+    return shorten(visible(one_line(text)), 160)
 
 
 class DnspythonLookup:

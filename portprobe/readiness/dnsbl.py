@@ -16,10 +16,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-from portprobe.protocol.text import shorten, visible
 from portprobe.readiness.answer import DnsAnswer
 from portprobe.readiness.model import DnsblCheck
 from portprobe.readiness.settings import DnsblZone
+from portprobe.text import shorten, visible
 
 #: At most this many answers are decoded and kept (a list answers one or a few).
 MAX_ANSWERS: Final = 8

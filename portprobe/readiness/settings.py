@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 
 from portprobe.datafile import DataFileProblem, parse_toml
 from portprobe.errors import CatalogError, InputError
-from portprobe.protocol.text import shorten, visible
+from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILIES, Family
 
 #: How a whoami server answers: ``opendns`` style is an A/AAAA record of the query name

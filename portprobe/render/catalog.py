@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from portprobe.model import Expectation
-from portprobe.protocol.text import visible
 from portprobe.targets.catalog import Catalog
+from portprobe.text import visible
 
 __all__ = ["catalog_to_dict", "render_catalog_table"]
 

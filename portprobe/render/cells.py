@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from portprobe.protocol.text import shorten, visible
+from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILY_NAME, MAIL_PORTS
 
 if TYPE_CHECKING:

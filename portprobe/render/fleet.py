@@ -12,8 +12,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Final
 
-from portprobe.protocol.text import shorten, visible
 from portprobe.render.openmetrics import MetricFamily, exposition, iso_epoch
+from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILIES, FAMILY_NAME, FAMILY_VERDICTS, MAIL_PORTS, VERDICTS
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from portprobe.protocol.text import shorten, visible
+from portprobe.text import shorten, visible
 
 if TYPE_CHECKING:
     from portprobe.model import ProbeResult

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from portprobe import exit_codes
-from portprobe.protocol.text import shorten, visible
+from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILY_NAME
 
 if TYPE_CHECKING:

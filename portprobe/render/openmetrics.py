@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
-from portprobe.protocol.text import visible
+from portprobe.text import visible
 from portprobe.vocab import FAMILIES, FAMILY_VERDICTS, VERDICTS
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import Any
 
 from portprobe.environment.model import Environment
 from portprobe.environment.platforms import PlatformCatalog, PlatformInfo, Policy
-from portprobe.protocol.text import shorten, visible
+from portprobe.text import shorten, visible
 
 #: Evidence shown on the "Running on:" line; the JSON keeps all of it.
 _LINE_EVIDENCE = 3

@@ -15,10 +15,10 @@ from typing import Final
 
 from portprobe.model import ProbeResult
 from portprobe.outcome import Observed
-from portprobe.protocol.text import shorten, visible
 from portprobe.report.annotate import STRONG_INTERCEPTION, WEAK_INTERCEPTION
 from portprobe.report.anomalies import RefusalTiming
 from portprobe.report.refusals import RefusalKind, refusal_kind
+from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILY_NAME, FailureMode, Family
 
 #: Probe states where the connection never produced an SMTP conversation: the ones a

@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from portprobe import errors
 from portprobe.datafile import DataFileProblem, parse_toml, read_text
-from portprobe.model import MAIL_PORTS, Expectation
+from portprobe.model import Expectation
 from portprobe.targets.names import InputError, check_host_name, ip_literal
+from portprobe.vocab import MAIL_PORTS
 
 Role = Literal["mx", "submission", "relay"]
 ROLES: tuple[Role, ...] = ("mx", "submission", "relay")

@@ -24,6 +24,7 @@ import trio
 from portprobe.model import DNSOutcome, DNSQuery
 from portprobe.targets.answers import Lookup, null_mx
 from portprobe.targets.names import format_nameserver
+from portprobe.text import one_line
 
 #: Tries per server within one lookup's lifetime: one lost UDP packet must not lose a name.
 ATTEMPTS = 3
@@ -44,10 +45,6 @@ def _servfail_in(exc: dns.resolver.NoNameservers) -> bool:
         if str(error[3]) == "SERVFAIL":
             return True
     return False
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def make_resolver(
@@ -83,7 +80,7 @@ class Lookups:
         except (dns.exception.DNSException, OSError, ValueError) as exc:
             # No resolv.conf, or one without a nameserver: every lookup fails the same
             # way, and each says so in the report instead of the run crashing.
-            self.setup_error = _one_line(
+            self.setup_error = one_line(
                 f"no usable system resolver configuration ({resolv_conf}): {exc}"
             )
             return
@@ -132,12 +129,12 @@ class Lookups:
                 outcome, message = "nodata", f"the name has no {rdtype} record (NODATA)"
             except dns.resolver.NoNameservers as exc:
                 outcome = "servfail" if _servfail_in(exc) else "error"
-                message = _one_line(str(exc))
+                message = one_line(str(exc))
             except dns.exception.Timeout:
                 outcome = "timeout"
                 message = f"no answer within {self.timeout:g} s"
             except (dns.exception.DNSException, OSError) as exc:
-                outcome, message = "error", _one_line(f"{type(exc).__name__}: {exc}")
+                outcome, message = "error", one_line(f"{type(exc).__name__}: {exc}")
             else:
                 outcome = "ok"
                 if answer.nameserver is not None:

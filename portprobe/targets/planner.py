@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import trio
 
-from portprobe.model import Expectation, Family, Plan, ProbeSpec
+from portprobe.model import Expectation, Plan, ProbeSpec
 from portprobe.targets.answers import Lookup, Resolver, null_mx
 from portprobe.targets.names import InputError, check_host_name, family_of
+from portprobe.vocab import FAMILIES, Family
 
 __all__ = [
     "FAMILIES",
@@ -42,7 +43,6 @@ __all__ = [
     "probe_key",
 ]
 
-FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 RDTYPE: dict[Family, str] = {"ipv4": "A", "ipv6": "AAAA"}
 #: Outcomes that mean the lookup itself broke (as opposed to an answer saying "none").
 _BROKEN: frozenset[str] = frozenset({"servfail", "timeout", "error"})

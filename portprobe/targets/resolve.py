@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from portprobe import defaults
-from portprobe.model import MAIL_PORTS, Family, Plan
+from portprobe.model import Plan
 from portprobe.targets.answers import Resolver
 from portprobe.targets.catalog import Catalog, load_catalog
 from portprobe.targets.names import (
@@ -48,6 +48,7 @@ from portprobe.targets.names import (
     ip_literal,
 )
 from portprobe.targets.planner import FAMILIES, Job, Planner
+from portprobe.vocab import MAIL_PORTS, Family
 
 __all__ = [
     "InputError",

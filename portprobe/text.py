@@ -44,3 +44,8 @@ def shorten(text: str, width: int) -> str:
     if width <= 1 or len(text) <= width:
         return text
     return text[: width - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of white space (newlines too) folded to one space."""
+    return " ".join(text.split())
