@@ -52,6 +52,31 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class IcmpReport:
+    """An ICMP error that ended a connect, as the kernel queued it (Linux ≥ 5.8).
+
+    ``type``/``code`` are ICMP's (RFC 792) or ICMPv6's (RFC 4443) numbers, for ``family``;
+    ``sender`` is the address of whoever sent it (a router, a firewall, this machine);
+    ``errno`` the symbolic error the kernel made of it.
+    """
+
+    family: Family
+    type: int
+    code: int
+    sender: str | None
+    errno: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "type": self.type,
+            "code": self.code,
+            "sender": self.sender,
+            "errno": self.errno,
+        }
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     """One probe: one (host name, address, port).
 
@@ -141,6 +166,9 @@ class ErrorInfo:
     kind: str  # e.g. "connect", "timeout", "protocol", "tls", "dns", "local", "bug"
     message: str
     errno: str | None = None  # symbolic name, e.g. "ECONNREFUSED"
+    #: The ICMP error the kernel queued for a failed connect (probe/connect.py), where
+    #: there was one. Carried for the path rules; not yet a key of the JSON report.
+    icmp: IcmpReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "errno": self.errno, "message": self.message}

@@ -29,7 +29,8 @@ import trio
 
 from portprobe.errors import InputError
 from portprobe.model import Plan, ProbeResult, ProbeSpec
-from portprobe.probe.engine import Connector, ProbeConfig, open_tcp
+from portprobe.probe.connect import Connector, open_tcp
+from portprobe.probe.engine import ProbeConfig
 from portprobe.probe.runner import ProbePool
 from portprobe.probe.tls import TLSContexts
 from portprobe.targets.answers import Resolver

@@ -37,7 +37,7 @@ class MemoryNet:
         self.by_address: Counter[str] = Counter()
         self.peak_by_address = 0
 
-    async def __call__(self, spec: ProbeSpec) -> trio.SocketStream:
+    async def __call__(self, spec: ProbeSpec, _options: object = None) -> trio.SocketStream:
         assert spec.address is not None
         client, server = trio.testing.memory_stream_pair()
         self.connections.append(spec)

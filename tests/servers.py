@@ -267,7 +267,7 @@ async def serve_memory(
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def connect(spec: ProbeSpec) -> trio.abc.Stream:
+    async def connect(spec: ProbeSpec, _options: object = None) -> trio.abc.Stream:
         transcript.connections += 1
         client, server = memory_connection_pair(local)
         nursery.start_soon(on_connection, server)

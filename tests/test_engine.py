@@ -326,7 +326,7 @@ async def test_starttls_refusal_is_kept_in_the_json(autojump_clock: trio.testing
 
 
 def failing_connector(number: int):
-    async def connect(s: ProbeSpec) -> trio.SocketStream:
+    async def connect(s: ProbeSpec, _options: object = None) -> trio.SocketStream:
         raise OSError(number, "simulated")
 
     return connect

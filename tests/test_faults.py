@@ -170,11 +170,11 @@ async def test_family_without_a_route_is_unavailable_not_blocked(
     async with trio.open_nursery() as nursery:
         smtp, _ = await serve_memory(nursery, simple_smtp_dialogue)
 
-        async def no_ipv6_route(spec: ProbeSpec) -> trio.abc.Stream:
+        async def no_ipv6_route(spec: ProbeSpec, options: object = None) -> trio.abc.Stream:
             calls.append(spec.family or "")
             if spec.family == "ipv6":
                 raise OSError(errno.ENETUNREACH, os.strerror(errno.ENETUNREACH))
-            return await smtp(spec)
+            return await smtp(spec, options)
 
         port = 1
         plan = specs(port, "ipv4", "127.0.0.1") + specs(port, "ipv6", "2001:db8::1")

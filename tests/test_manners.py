@@ -29,7 +29,7 @@ import trustme
 
 from portprobe.model import ProbeResult
 from portprobe.probe import ProbeConfig, probe
-from portprobe.probe.engine import Connector
+from portprobe.probe.connect import Connector
 from portprobe.probe.tls import make_contexts
 from tests.hostile_servers import RecordingSMTP, ThreadedPeer
 from tests.servers import Certs, make_certs, serve_memory, spec

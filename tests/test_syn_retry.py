@@ -48,7 +48,7 @@ class Script:
     answers: list[float | int | None]
     attempts: list[Attempt] = field(default_factory=list)
 
-    async def __call__(self, s: ProbeSpec) -> trio.abc.Stream:
+    async def __call__(self, s: ProbeSpec, _options: object = None) -> trio.abc.Stream:
         attempt = Attempt(trio.current_time())
         self.attempts.append(attempt)
         plan = (
@@ -371,7 +371,7 @@ async def run_two_hosts(
     async with trio.open_nursery() as nursery:
         answered = Script(nursery, [0.005] * 16)
 
-        async def connector(s: ProbeSpec) -> trio.abc.Stream:
+        async def connector(s: ProbeSpec, _options: object = None) -> trio.abc.Stream:
             if silent(s):
                 await trio.sleep_forever()
             return await answered(s)

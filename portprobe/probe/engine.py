@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import socket
 import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -44,6 +42,7 @@ from portprobe.model import (
     Timings,
     TLSInfo,
 )
+from portprobe.probe.connect import DEFAULT_OPTIONS, Connector, SocketOptions, open_tcp
 from portprobe.probe.errors import (
     EXPECTED,
     Deadline,
@@ -63,11 +62,6 @@ from portprobe.protocol.smtp import (
     is_stripped_starttls,
 )
 
-#: How to open one TCP connection to ``spec``: the seam tests replace (in-memory streams,
-#: scripted delays). A stream that is not a ``trio.SocketStream`` names our side of the
-#: connection in a ``local_address`` attribute (for the EHLO address literal).
-Connector = Callable[[ProbeSpec], Awaitable[trio.abc.Stream]]
-
 
 @dataclass(frozen=True)
 class ProbeConfig:
@@ -81,6 +75,8 @@ class ProbeConfig:
     # Send a redundant SYN and call a silent port filtered early, from the round trips
     # measured in this run (probe/pathwait.py). False: one SYN, wait for connect_timeout.
     redundant_syn: bool = True
+    # What the connector sets before the SYN (probe/connect.py): ICMP errors queued.
+    socket_options: SocketOptions = DEFAULT_OPTIONS
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout", "quit_timeout"):
@@ -89,19 +85,6 @@ class ProbeConfig:
                 raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
         if self.ehlo_name is not None and (problem := ehlo_name_problem(self.ehlo_name)):
             raise ValueError(f"EHLO name {self.ehlo_name!r} {problem}")
-
-
-async def open_tcp(spec: ProbeSpec) -> trio.SocketStream:
-    """The default connector: one TCP connection to exactly this address (no fallback)."""
-    assert spec.address is not None
-    family = socket.AF_INET6 if spec.family == "ipv6" else socket.AF_INET
-    sock = trio.socket.socket(family, socket.SOCK_STREAM)
-    try:
-        await sock.connect((spec.address, spec.dial_port))
-    except BaseException:
-        sock.close()
-        raise
-    return trio.SocketStream(sock)
 
 
 @dataclass(frozen=True)
@@ -306,7 +289,7 @@ class _Attempt:
         evidence = self.evidence if self.config.redundant_syn else PathEvidence()
         await evidence.race(
             syn,
-            lambda: self.connector(self.spec),
+            lambda: self.connector(self.spec, self.config.socket_options),
             trio.aclose_forcefully,
             family=self.family,
             hard_deadline=hard,

@@ -20,6 +20,7 @@ from typing import Final, Literal
 import trio
 
 from portprobe.model import ErrorInfo, State
+from portprobe.probe.connect import KernelReport
 from portprobe.protocol.smtp import PeerClosed, SMTPProtocolError
 
 #: Where a probe can be when something goes wrong, in the order a probe walks them.
@@ -90,18 +91,21 @@ def classify_connect_error(exc: OSError) -> tuple[State, ErrorInfo]:
     """Map a failed ``connect()`` to ``refused`` / ``unreachable`` / ``error``."""
     number = exc.errno
     name = errno_name(exc)
+    # What the kernel's error queue said, where the connector read it (probe/connect.py).
+    report = getattr(exc, "report", None)
+    icmp = report.icmp if isinstance(report, KernelReport) else None
     if number == _errno.ECONNREFUSED:
         return "refused", ErrorInfo(
-            "connect", "connection refused (RST or ICMP port unreachable)", name
+            "connect", "connection refused (RST or ICMP port unreachable)", name, icmp
         )
     if number in _UNREACHABLE:
-        return "unreachable", ErrorInfo("connect", _message(exc), name)
+        return "unreachable", ErrorInfo("connect", _message(exc), name, icmp)
     if number in _LOCAL_RESOURCE:
         return "error", ErrorInfo("local-resource", _message(exc), name)
     if number == _errno.ETIMEDOUT:
         # The kernel gave up on its SYN retries before our deadline: still a silent drop.
         return "filtered", ErrorInfo("timeout", "no answer to the connection attempt", name)
-    return "error", ErrorInfo("connect", _message(exc), name)
+    return "error", ErrorInfo("connect", _message(exc), name, icmp)
 
 
 def describe_tls_error(exc: BaseException) -> tuple[ErrorInfo, str | None]:

@@ -25,7 +25,8 @@ import trio
 
 from portprobe import defaults
 from portprobe.model import ProbeResult, ProbeSpec
-from portprobe.probe.engine import Connector, ProbeConfig, open_tcp, probe
+from portprobe.probe.connect import Connector, open_tcp
+from portprobe.probe.engine import ProbeConfig, probe
 from portprobe.probe.pathwait import PathEvidence
 from portprobe.probe.tls import TLSContexts, make_contexts
 
