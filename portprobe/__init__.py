@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from portprobe._version import __version__
 
 if TYPE_CHECKING:
-    from portprobe.diagnosis import DiagnoseRequest, Diagnosis, diagnose
+    from portprobe.companions import Companion
+    from portprobe.diagnosis import Diagnosis, diagnose
     from portprobe.errors import (
         CatalogError,
         InputError,
@@ -28,9 +29,16 @@ if TYPE_CHECKING:
         TLSConfigError,
     )
     from portprobe.outcome import Report, Verdict
+    from portprobe.probe.connect import SocketOptions
+    from portprobe.request import DiagnoseRequest, PortMap
+    from portprobe.shared import Shared
 
 _LAZY = {
-    "DiagnoseRequest": "portprobe.diagnosis",
+    "DiagnoseRequest": "portprobe.request",
+    "PortMap": "portprobe.request",
+    "Shared": "portprobe.shared",
+    "Companion": "portprobe.companions",
+    "SocketOptions": "portprobe.probe.connect",
     "Diagnosis": "portprobe.diagnosis",
     "diagnose": "portprobe.diagnosis",
     "Report": "portprobe.outcome",
@@ -44,12 +52,16 @@ _LAZY = {
 
 __all__ = [
     "CatalogError",
+    "Companion",
     "DiagnoseRequest",
     "Diagnosis",
     "InputError",
     "OutputError",
+    "PortMap",
     "PortprobeError",
     "Report",
+    "Shared",
+    "SocketOptions",
     "TLSConfigError",
     "Verdict",
     "__version__",

@@ -51,6 +51,38 @@ class Expectation:
         }
 
 
+IcmpMeaning = Literal[
+    "admin-prohibited",
+    "host-prohibited",
+    "net-prohibited",
+    "host-unreachable",
+    "net-unreachable",
+    "port-unreachable",
+    "time-exceeded",
+    "other",
+]
+#: (family, ICMP type, code) → meaning. ICMP (RFC 792, RFC 1812 §5.2.7.1): type 3
+#: destination unreachable, type 11 time exceeded. ICMPv6 (RFC 4443 §3.1, §3.3): type 1
+#: destination unreachable (code 5 "source address failed ingress/egress policy" and 6
+#: "reject route to destination" are policy, so prohibited), type 3 time exceeded.
+_ICMP_MEANINGS: dict[tuple[str, int, int | None], IcmpMeaning] = {
+    ("ipv4", 3, 0): "net-unreachable",
+    ("ipv4", 3, 1): "host-unreachable",
+    ("ipv4", 3, 3): "port-unreachable",
+    ("ipv4", 3, 9): "net-prohibited",
+    ("ipv4", 3, 10): "host-prohibited",
+    ("ipv4", 3, 13): "admin-prohibited",
+    ("ipv4", 11, None): "time-exceeded",
+    ("ipv6", 1, 0): "net-unreachable",
+    ("ipv6", 1, 1): "admin-prohibited",
+    ("ipv6", 1, 3): "host-unreachable",
+    ("ipv6", 1, 4): "port-unreachable",
+    ("ipv6", 1, 5): "admin-prohibited",
+    ("ipv6", 1, 6): "admin-prohibited",
+    ("ipv6", 3, None): "time-exceeded",
+}
+
+
 @dataclass(frozen=True)
 class IcmpReport:
     """An ICMP error that ended a connect, as the kernel queued it (Linux ≥ 5.8).
@@ -66,14 +98,15 @@ class IcmpReport:
     sender: str | None
     errno: str
 
+    @property
+    def meaning(self) -> IcmpMeaning:
+        table = _ICMP_MEANINGS
+        found = table.get((self.family, self.type, self.code))
+        return found or table.get((self.family, self.type, None), "other")
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "family": self.family,
-            "type": self.type,
-            "code": self.code,
-            "sender": self.sender,
-            "errno": self.errno,
-        }
+        """The shape of ``probes[].icmp`` (spec "Path")."""
+        return {"type": self.type, "code": self.code, "from": self.sender, "meaning": self.meaning}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from portprobe.errors import InputError
 from portprobe.model import Plan, ProbeResult, ProbeSpec
 from portprobe.probe.connect import Connector, open_tcp
 from portprobe.probe.engine import ProbeConfig
-from portprobe.probe.runner import ProbePool
+from portprobe.probe.runner import Manners, ProbePool
 from portprobe.probe.tls import TLSContexts
 from portprobe.targets.answers import Resolver
 from portprobe.targets.catalog import Catalog
@@ -48,7 +48,9 @@ class Pipeline:
     ``on_result`` hears of each result as it completes (for progress), with the plan's
     spec as known at that moment. ``lookup`` is the DNS seam
     (:data:`~portprobe.targets.answers.Resolver`; None: dnspython over UDP/TCP to
-    ``nameservers`` or the system resolver), ``connector`` the TCP one.
+    ``nameservers`` or the system resolver), ``connector`` the TCP one. ``manners``: the
+    process-wide per-address limit and socket budget (:class:`portprobe.Shared`), kept
+    on top of this run's own ``per_host`` and ``concurrency``.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class Pipeline:
         on_result: Callable[[ProbeResult], None] | None = None,
         lookup: Resolver | None = None,
         connector: Connector | None = None,
+        manners: Manners | None = None,
     ) -> None:
         if concurrency < 1:
             raise InputError(f"concurrency must be at least 1, not {concurrency}")
@@ -95,6 +98,7 @@ class Pipeline:
             per_host=per_host,
             tls=tls,
             connector=connector if connector is not None else open_tcp,
+            manners=manners,
         )
         self.warnings: tuple[str, ...] = tuple(self._pool.warnings)
         self.concurrency = self._pool.concurrency

@@ -18,6 +18,7 @@ import trio
 
 from portprobe.model import ProbeSpec
 from portprobe.probe.connect import (
+    IP_RECVERR,
     IP_TTL,
     SOL_IP,
     ConnectFailure,
@@ -110,6 +111,8 @@ async def test_options_are_set_before_the_syn_and_the_stream_is_usable() -> None
         stream = await open_tcp(spec_for(port), SocketOptions(ttl=7))
         async with stream:
             assert stream.socket.getsockopt(SOL_IP, IP_TTL) == 7
+            if sys.platform.startswith("linux"):  # cleared once connected (spec "Path")
+                assert stream.socket.getsockopt(SOL_IP, IP_RECVERR) == 0
             assert await stream.receive_some(100) == b"220 hi\r\n"
         nursery.cancel_scope.cancel()
 
@@ -138,6 +141,13 @@ def test_the_classifier_keeps_the_kernel_s_icmp_report() -> None:
     state, error = classify_connect_error(failure)
     assert state == "unreachable"
     assert error.icmp == icmp
+    assert error.icmp is not None and error.icmp.meaning == "admin-prohibited"
+    assert error.icmp.to_dict() == {
+        "type": 3,
+        "code": 13,
+        "from": "198.18.1.1",
+        "meaning": "admin-prohibited",
+    }
     assert "icmp" not in error.to_dict()  # the JSON key comes with the path report
 
 

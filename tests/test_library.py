@@ -8,6 +8,7 @@ cancelled from outside must still yield a report of what completed.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -113,7 +114,6 @@ def test_a_cancel_from_outside_still_reports_what_completed(
         ({"port_map": {25: 70000}}, "--port-map"),
         ({"families": ("ipx",)}, "families"),
         ({"targets": "127.0.0.1"}, "not one string"),
-        ({"sysfs": Path("/nonexistent/sys")}, "--sysfs"),
         ({"require_ports": (465,), "ports": (25,)}, "--require-port"),
     ],
 )
@@ -133,6 +133,39 @@ def test_unreadable_files_fail_when_the_diagnosis_is_made(tmp_path: Path) -> Non
     bad_catalog.write_text("schema = 7\n")
     with pytest.raises(portprobe.CatalogError):
         Diagnosis(portprobe.DiagnoseRequest(catalog=bad_catalog))
+    # A --sysfs that was given is checked here; the request itself reads no file.
+    missing = portprobe.DiagnoseRequest(targets=("127.0.0.1",), sysfs=tmp_path / "nope")
+    with pytest.raises(portprobe.InputError, match=r"--sysfs .*nope: does not exist"):
+        Diagnosis(missing)
+
+
+def test_a_request_is_hashable_and_equal_by_value() -> None:
+    """A frozen, hashable request is a cache key (one run per request at a time)."""
+    one = portprobe.DiagnoseRequest(targets=("127.0.0.1",), port_map={25: 2525, 587: 2587})
+    two = portprobe.DiagnoseRequest(targets=["127.0.0.1"], port_map={587: 2587, 25: 2525})
+    assert one == two and hash(one) == hash(two)
+    assert len({one, two, portprobe.DiagnoseRequest(targets=("127.0.0.2",))}) == 2
+    assert dict(one.port_map) == {25: 2525, 587: 2587}
+    with pytest.raises(TypeError):
+        one.port_map[25] = 1  # type: ignore[index]
+
+
+def test_no_sysfs_means_no_dmi_evidence_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS, Windows, BSD: no /sys at all. The default is evidence absent, never exit 2."""
+    import portprobe.companions
+
+    monkeypatch.setattr(portprobe.companions, "DEFAULT_SYSFS", tmp_path / "no-sys-here")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: refused at once
+        request = portprobe.DiagnoseRequest(
+            targets=("127.0.0.1",), ports=(25,), port_map={25: closed.getsockname()[1]}
+        )
+        assert request.sysfs is None and request.to_dict()["sysfs"] == "/sys"
+        report = trio.run(portprobe.diagnose, request)
+    assert report.environment is not None
+    assert report.environment.platform == "unknown"
 
 
 def test_request_to_dict_is_the_reports_parameters() -> None:

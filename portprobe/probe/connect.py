@@ -124,6 +124,12 @@ def _apply(sock: socket.socket, family: int, options: SocketOptions) -> None:
         )
 
 
+def _clear_icmp_errors(sock: socket.socket, family: int, options: SocketOptions) -> None:
+    if IS_LINUX and options.icmp_errors:
+        v6 = family == socket.AF_INET6
+        sock.setsockopt(SOL_IPV6 if v6 else SOL_IP, IPV6_RECVERR if v6 else IP_RECVERR, 0)
+
+
 def parse_extended_error(data: bytes) -> IcmpReport | None:
     """An ``IP_RECVERR``/``IPV6_RECVERR`` cmsg's data as an :class:`IcmpReport`.
 
@@ -187,6 +193,9 @@ async def open_tcp(spec: ProbeSpec, options: SocketOptions = DEFAULT_OPTIONS) ->
             text = f"Error connecting to {address!r}: {os.strerror(number)}"
         if number != 0:
             raise ConnectFailure(KernelReport(number, read_error_queue(sock)), text)
+        # On an established socket IP_RECVERR turns any later ICMP error (a transient
+        # one, on a long greeting pause) into a hard one that kills the session: clear it.
+        _clear_icmp_errors(sock, family, options)
         return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
     except BaseException:
         sock.close()

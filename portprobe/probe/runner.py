@@ -19,7 +19,8 @@ arrive one by one while DNS answers come in.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import trio
 
@@ -53,6 +54,58 @@ def fd_budget() -> int | None:
     return max(1, soft - open_fd_count() - FD_RESERVE)
 
 
+class Manners:
+    """The limits a whole process keeps, across every run at once (:class:`portprobe.Shared`).
+
+    - ``per_host``: connections open to one address at a time, whichever run opened them;
+      a mail host sees one polite client, not one per concurrent diagnosis.
+    - ``sockets``: probe connections open at once across all runs (None: no limit here),
+      so that many concurrent runs together stay within the open-file limit.
+
+    An address's limiter exists only while some probe holds or waits for it, so a
+    long-running process that probes ever new addresses does not grow.
+    """
+
+    def __init__(self, per_host: int, sockets: int | None = None) -> None:
+        if per_host < 1 or (sockets is not None and sockets < 1):
+            raise ValueError("per_host and sockets must be at least 1")
+        self.per_host = per_host
+        self.sockets = sockets
+        self._socket_limit = trio.CapacityLimiter(sockets) if sockets is not None else None
+        self._per_address: dict[str, tuple[trio.CapacityLimiter, int]] = {}
+
+    @property
+    def addresses(self) -> int:
+        """How many addresses have a probe holding or waiting for a slot now."""
+        return len(self._per_address)
+
+    @asynccontextmanager
+    async def address_slot(self, address: str) -> AsyncIterator[None]:
+        """Hold one of ``address``'s connection slots (waits while all are taken)."""
+        limiter, users = self._per_address.get(address, (None, 0))
+        if limiter is None:
+            limiter = trio.CapacityLimiter(self.per_host)
+        self._per_address[address] = (limiter, users + 1)
+        try:
+            async with limiter:
+                yield
+        finally:
+            limiter, users = self._per_address[address]
+            if users <= 1:
+                del self._per_address[address]
+            else:
+                self._per_address[address] = (limiter, users - 1)
+
+    @asynccontextmanager
+    async def socket_slot(self) -> AsyncIterator[None]:
+        """Hold one socket of the process-wide budget."""
+        if self._socket_limit is None:
+            yield
+            return
+        async with self._socket_limit:
+            yield
+
+
 class ProbePool:
     """What every probe of one run shares: the global and per-address slots, TLS contexts,
     path evidence and the connector. ``await pool.probe(spec)`` waits for its slots.
@@ -70,6 +123,7 @@ class ProbePool:
         per_host: int = defaults.PER_HOST,
         tls: TLSContexts | None = None,
         connector: Connector = open_tcp,
+        manners: Manners | None = None,
     ) -> None:
         if concurrency < 1 or per_host < 1:
             raise ValueError("concurrency and per_host must be at least 1")
@@ -88,6 +142,8 @@ class ProbePool:
         self._connector = connector
         self._evidence = PathEvidence()
         self._limit = trio.CapacityLimiter(concurrency)
+        # This run's own per-address limit, inside the process-wide one when shared.
+        self._manners = manners
         self._per_address: dict[str, trio.CapacityLimiter] = {}
 
     async def probe(self, spec: ProbeSpec) -> ProbeResult:
@@ -95,8 +151,16 @@ class ProbePool:
         if spec.address is None:
             return await probe(spec, self.config, tls=self._tls, connector=self._connector)
         host_limit = self._per_address.setdefault(spec.address, trio.CapacityLimiter(self.per_host))
-        # The per-host slot first: a probe waiting for its host must not hold a global one.
-        async with host_limit, self._limit:
+        # The per-host slots first: a probe waiting for its host must not hold a global one.
+        # Always in this order (run, process; address, then sockets), so no two probes
+        # can each hold what the other waits for.
+        async with AsyncExitStack() as slots:
+            await slots.enter_async_context(host_limit)
+            if self._manners is not None:
+                await slots.enter_async_context(self._manners.address_slot(spec.address))
+            await slots.enter_async_context(self._limit)
+            if self._manners is not None:
+                await slots.enter_async_context(self._manners.socket_slot())
             return await probe(
                 spec,
                 self.config,

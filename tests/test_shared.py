@@ -1,0 +1,152 @@
+"""One ``Shared`` for many diagnoses: resources built once, manners kept for the process.
+
+The network is the engine's connector seam over in-memory streams, in the test's trio run
+under the mock clock: every server waits a (mock) second before it greets, so connections
+overlap for certain, and the count of connections open to each address at once is exact.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import trio
+import trio.testing
+
+import portprobe
+from portprobe.model import ProbeSpec
+from portprobe.probe.runner import Manners
+from portprobe.request import DiagnoseRequest
+from tests.servers import Transcript, memory_connection_pair, simple_smtp_dialogue
+
+ADDRESSES = ("127.0.0.1", "127.0.0.2")
+PORTS = (25, 587, 2525)
+
+
+class CountingNet:
+    """A connector whose servers greet after a second; counts connections per address."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+        self.open_now: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.total = 0
+
+    async def __call__(self, spec: ProbeSpec, _options: object = None) -> trio.abc.Stream:
+        assert spec.address is not None
+        address = spec.address
+        self.open_now[address] += 1
+        self.total += 1
+        self.peak[address] = max(self.peak[address], self.open_now[address])
+        client, server = memory_connection_pair()
+
+        async def serve() -> None:
+            try:
+                await trio.sleep(1.0)
+                await simple_smtp_dialogue(server, Transcript())
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            finally:
+                await trio.aclose_forcefully(server)
+                self.open_now[address] -= 1
+
+        self.nursery.start_soon(serve)
+        return client
+
+
+def request(per_host: int) -> DiagnoseRequest:
+    # No 465: its implicit TLS is not what these plain servers speak.
+    return DiagnoseRequest(
+        targets=ADDRESSES, ports=PORTS, families=("ipv4",), per_host=per_host, readiness=False
+    )
+
+
+async def two_at_once(shared: portprobe.Shared | None, net: CountingNet) -> list[portprobe.Report]:
+    reports: list[portprobe.Report] = []
+
+    async def one() -> None:
+        reports.append(await portprobe.diagnose(request(3), shared=shared, connector=net))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(one)
+        nursery.start_soon(one)
+    return reports
+
+
+async def test_two_diagnoses_sharing_one_shared_keep_the_per_address_limit_together(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with trio.open_nursery() as servers:
+        net = CountingNet(servers)
+        shared = portprobe.Shared(per_host=2)
+        reports = await two_at_once(shared, net)
+        servers.cancel_scope.cancel()
+    assert net.total == 2 * len(PORTS) * len(ADDRESSES)  # every probe ran
+    assert all(p.result.state == "open" for r in reports for p in r.probes)
+    assert dict(net.peak) == {a: 2 for a in ADDRESSES}  # never 3 or more to one address
+    assert shared.manners.addresses == 0  # nothing kept per address once the runs ended
+
+
+async def test_without_a_shared_each_run_keeps_only_its_own_limit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The control: two separate runs with per_host=3 open up to 6 to one address."""
+    async with trio.open_nursery() as servers:
+        net = CountingNet(servers)
+        await two_at_once(None, net)
+        servers.cancel_scope.cancel()
+    assert all(net.peak[a] > 2 for a in ADDRESSES)
+
+
+async def test_the_socket_budget_holds_across_runs(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as servers:
+        net = CountingNet(servers)
+        shared = portprobe.Shared(per_host=3, sockets=3)
+        await two_at_once(shared, net)
+        servers.cancel_scope.cancel()
+    assert sum(net.peak.values()) <= 2 * 3  # peaks per address never add above the budget
+    assert max(net.peak.values()) <= 3
+
+
+async def test_a_waiter_cancelled_before_its_slot_leaves_nothing_behind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    manners = Manners(per_host=1)
+    holding = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def hold() -> None:
+            async with manners.address_slot("192.0.2.1"):
+                holding.set()
+                await trio.sleep_forever()
+
+        nursery.start_soon(hold)
+        await holding.wait()
+        with trio.move_on_after(1):
+            async with manners.address_slot("192.0.2.1"):
+                pytest.fail("the slot was taken")
+        assert manners.addresses == 1
+        nursery.cancel_scope.cancel()
+    assert manners.addresses == 0
+
+
+def test_shared_resources_are_built_once_and_again_when_the_file_changes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    shared = portprobe.Shared()
+    assert shared.platforms() is shared.platforms()
+    assert shared.tls(None) is shared.tls(None)
+    assert shared.catalog(None) is shared.catalog(None)
+    from importlib import resources
+
+    text = resources.files("portprobe.targets").joinpath("catalog.toml").read_text("utf-8")
+    path = tmp_path / "catalog.toml"
+    path.write_text(text)
+    first = shared.catalog(path)
+    assert shared.catalog(path) is first
+    path.write_text(text + "\n# changed\n")
+    assert shared.catalog(path) is not first
+
+
+@pytest.mark.parametrize("kw", [{"per_host": 0}, {"per_host": True}, {"sockets": 0}])
+def test_bad_limits_are_refused(kw: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="must be a whole number"):
+        portprobe.Shared(**kw)  # type: ignore[arg-type]
