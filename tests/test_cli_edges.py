@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import socket
 import stat
 import subprocess
@@ -410,6 +408,9 @@ def test_color_follows_no_color_org_and_the_option(
 
 def on_a_terminal(*args: str, no_color: str | None) -> str:
     """Run portprobe with stdout on a pty; returns what the terminal received."""
+    pty = pytest.importorskip("pty", reason="needs a POSIX pseudo-terminal")
+    import select
+
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     if no_color is not None:
         env["NO_COLOR"] = no_color
