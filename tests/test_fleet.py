@@ -21,7 +21,7 @@ import pytest
 import typer
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from portprobe import cli_merge
+from portprobe.cli import merge as cli_merge
 from portprobe.errors import InputError
 from portprobe.fleet import (
     MAX_REPORT_BYTES,
@@ -55,7 +55,7 @@ def merge(args: list[str], stdin: bytes = b"") -> tuple[int, str, str]:
     import sys
 
     app = typer.Typer()
-    cli_merge.register(app)
+    app.command("merge")(cli_merge.merge)
 
     @app.callback()
     def _root() -> None:  # a group, so the command is called by name as in portprobe

@@ -7,18 +7,21 @@ The progress line on stderr, Ctrl-C and SIGTERM turned into a partial report (fl
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
 import sys
+import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from portprobe.cli.output import check_writable, resolve_output_path, write_atomically
 from portprobe.errors import OutputError
-from portprobe.output import check_writable, resolve_output_path, write_atomically
 
 if TYPE_CHECKING:
     from portprobe.diagnosis import Diagnosis
@@ -33,9 +36,19 @@ def is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def color_enabled(stream: TextIO) -> bool:
-    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org)."""
-    return is_terminal(stream) and "NO_COLOR" not in os.environ
+def color_enabled(
+    stream: TextIO, mode: str = "auto", environ: Mapping[str, str] = os.environ
+) -> bool:
+    """``--color always|never|auto``; auto is a terminal without NO_COLOR.
+
+    https://no-color.org: NO_COLOR set to a non-empty value disables colour, an empty one
+    counts as unset, and a command-line option overrides it.
+    """
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    return is_terminal(stream) and not environ.get("NO_COLOR")
 
 
 def terminal_width(stream: TextIO) -> int | None:
@@ -68,34 +81,46 @@ class Progress:
             self.stream.flush()
 
 
-def run_until_interrupted(diagnosis: Diagnosis, progress: Progress) -> Report:
-    """Run ``diagnosis``; Ctrl-C or SIGTERM stops it and keeps what completed."""
+def run_until_stopped(
+    diagnosis: Diagnosis, progress: Progress, deadline: float | None = None
+) -> tuple[Report, str | None]:
+    """Run ``diagnosis`` until it ends, Ctrl-C or SIGTERM arrives, or ``deadline`` passes.
+
+    ``deadline`` is a ``time.monotonic()`` instant. A run that is stopped keeps what
+    completed: the report is flagged ``interrupted``, and the second value says what
+    stopped it (None when nothing did).
+    """
     import trio
 
-    async def main() -> bool:
-        interrupted = False
+    stopped: str | None = None
+
+    async def main() -> None:
+        nonlocal stopped
         async with trio.open_nursery() as nursery:
 
             async def watch_for_signals() -> None:
-                nonlocal interrupted
+                nonlocal stopped
                 with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async for _ in signals:
-                        interrupted = True
+                        stopped = "interrupted"
                         nursery.cancel_scope.cancel()
                         return
 
             nursery.start_soon(watch_for_signals)
-            await diagnosis.run()
+            left = math.inf if deadline is None else max(0.0, deadline - time.monotonic())
+            with trio.move_on_after(left) as in_time:
+                await diagnosis.run()
+            if in_time.cancelled_caught and stopped is None:
+                stopped = "deadline"
             nursery.cancel_scope.cancel()
-        return interrupted
 
     try:
-        interrupted = trio.run(main)
+        trio.run(main)
     except KeyboardInterrupt:  # before the signal receiver was in place
-        interrupted = True
+        stopped = "interrupted"
     finally:
         progress.clear()
-    return diagnosis.report(interrupted=interrupted)
+    return diagnosis.report(interrupted=stopped is not None), stopped
 
 
 @dataclass(frozen=True)
@@ -123,8 +148,9 @@ def emit(
     *,
     quiet: bool,
     verbose: bool,
+    color: bool,
 ) -> OutputError | None:
-    """Write the file, then stdout; a file that cannot be written is returned, not raised."""
+    """Write the file, then stdout; what could not be written is returned, not raised."""
     from portprobe.render import render, verdict_line
 
     failure: OutputError | None = None
@@ -141,7 +167,7 @@ def emit(
             text = render(
                 destination.stdout_format,
                 report,
-                color=color_enabled(sys.stdout),
+                color=color,
                 width=terminal_width(sys.stdout),
                 verbose=verbose,
             )
@@ -152,4 +178,6 @@ def emit(
         # the interpreter's own flush at exit does not print a second error.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except OSError as exc:  # a full disk or a device that takes nothing (/dev/full)
+        failure = failure or OutputError(f"cannot write to stdout: {exc.strerror or exc}")
     return failure

@@ -1,23 +1,26 @@
 """``portprobe merge REPORT.json…``: one fleet view over the reports of many vantage points.
 
-Kept apart from ``cli.py`` so the command registers with one line
-(``cli_merge.register(app)``). Like ``diagnose`` it only translates: sources in, the pure
-``portprobe.fleet`` loader, a renderer, an exit code. Each unreadable or foreign report is
-one line on stderr; any of them means exit 2 unless ``--skip-bad``.
+Like ``diagnose`` it only translates: sources in, the pure ``portprobe.fleet`` loader, a
+renderer, an exit code. Each unreadable or foreign report is one line on stderr; any of
+them means exit 2 unless ``--skip-bad``.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from portprobe.cli.options import (
+    MERGE_FORMATS,
+    FleetFormatOption,
+    FleetOutputOption,
+    JsonOption,
+    choose_format,
+)
+from portprobe.errors import PortprobeError
 from portprobe.exit_codes import USAGE
-
-MERGE_FORMATS = ("table", "markdown", "json", "openmetrics")
-EXTENSIONS = {"table": ".txt", "markdown": ".md", "json": ".json", "openmetrics": ".prom"}
 
 
 def _say(message: str) -> None:
@@ -36,20 +39,9 @@ def merge(
             show_default=False,
         ),
     ],
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", metavar="FORMAT", help="table | markdown | json | openmetrics."),
-    ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            metavar="PATH",
-            help="Write the view to PATH atomically (a directory gets portprobe-fleet.EXT).",
-        ),
-    ] = None,
+    fmt: FleetFormatOption = None,
+    json_: JsonOption = False,
+    output: FleetOutputOption = None,
     skip_bad: Annotated[
         bool,
         typer.Option("--skip-bad", help="Warn about unreadable reports instead of exit 2."),
@@ -69,22 +61,14 @@ def merge(
 
       portprobe merge reports/ --format openmetrics -o /var/lib/node_exporter/fleet.prom
     """
-    if fmt is not None and fmt not in MERGE_FORMATS:
-        _say(f"error: --format: {fmt!r} is not one of {', '.join(MERGE_FORMATS)}")
-        raise typer.Exit(USAGE)
-    if json_:
-        if fmt not in (None, "json"):
-            _say(f"error: --json and --format {fmt} disagree; give one")
-            raise typer.Exit(USAGE)
-        fmt = "json"
-    from portprobe.errors import PortprobeError
+    from portprobe.cli.output import EXTENSIONS, check_writable, write_atomically
     from portprobe.fleet import load_fleet
-    from portprobe.output import check_writable, write_atomically
     from portprobe.render.fleet import render_fleet
 
-    if output is not None and output.is_dir():
-        output = output / f"portprobe-fleet{EXTENSIONS[fmt or 'table']}"
     try:
+        fmt = choose_format(fmt, json_, MERGE_FORMATS) or "table"
+        if output is not None and output.is_dir():
+            output = output / f"portprobe-fleet{EXTENSIONS[fmt]}"
         if output is not None:
             check_writable(output)
         fleet, errors = load_fleet(reports, stdin=sys.stdin.buffer)
@@ -98,7 +82,7 @@ def merge(
     if not fleet.vantages:
         _say("error: no readable report to merge")
         raise typer.Exit(USAGE)
-    text = render_fleet(fmt or "table", fleet)
+    text = render_fleet(fmt, fleet)
     if output is not None:
         try:
             write_atomically(output, text)
@@ -108,8 +92,3 @@ def merge(
     else:
         sys.stdout.write(text)
     raise typer.Exit(0)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``merge`` to ``app`` (the lead's one line in ``cli.py``)."""
-    app.command("merge")(merge)
