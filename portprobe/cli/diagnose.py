@@ -104,7 +104,7 @@ def diagnose(
     public_ip: PublicIpOption = None,
     dnsbl: DnsblOption = None,
     redact: RedactOption = False,
-    sysfs: SysfsOption = Path("/sys"),
+    sysfs: SysfsOption = None,
     platform: PlatformOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -195,7 +195,7 @@ def build_request(
     no_readiness: bool,
     public_ip: Sequence[str] | None,
     dnsbl: Sequence[str] | None,
-    sysfs: Path,
+    sysfs: Path | None,
     platform: str | None,
 ) -> DiagnoseRequest:
     """The options as typer hands them over, turned into the library's validated request."""

@@ -222,8 +222,11 @@ RedactOption = Annotated[
     typer.Option("--redact", help="Hide our public addresses and PTR names in every output."),
 ]
 SysfsOption = Annotated[
-    Path,
-    typer.Option(metavar="PATH", help="Where to read DMI files for platform detection."),
+    Path | None,
+    typer.Option(
+        metavar="PATH",
+        help="Where to read DMI files for platform detection [default: /sys, if present].",
+    ),
 ]
 PlatformOption = Annotated[
     str | None,

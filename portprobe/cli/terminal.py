@@ -96,23 +96,27 @@ def run_until_stopped(
 
     async def main() -> None:
         nonlocal stopped
-        async with trio.open_nursery() as nursery:
+        # The receiver is in place before the first task starts: a signal that arrives
+        # before the watcher first runs (trio may run a lookup task first, and its query
+        # be answered by a Ctrl-C) waits in it instead of raising KeyboardInterrupt inside
+        # a nursery, where it would come out as an exception group.
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
 
-            async def watch_for_signals() -> None:
-                nonlocal stopped
-                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async def watch_for_signals() -> None:
+                    nonlocal stopped
                     async for _ in signals:
                         stopped = "interrupted"
                         nursery.cancel_scope.cancel()
                         return
 
-            nursery.start_soon(watch_for_signals)
-            left = math.inf if deadline is None else max(0.0, deadline - time.monotonic())
-            with trio.move_on_after(left) as in_time:
-                await diagnosis.run()
-            if in_time.cancelled_caught and stopped is None:
-                stopped = "deadline"
-            nursery.cancel_scope.cancel()
+                nursery.start_soon(watch_for_signals)
+                left = math.inf if deadline is None else max(0.0, deadline - time.monotonic())
+                with trio.move_on_after(left) as in_time:
+                    await diagnosis.run()
+                if in_time.cancelled_caught and stopped is None:
+                    stopped = "deadline"
+                nursery.cancel_scope.cancel()
 
     try:
         trio.run(main)
