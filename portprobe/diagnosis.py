@@ -350,9 +350,9 @@ class Diagnosis:
         assert self._results_flowing is not None
         await self._pipeline.planned.wait()
         await self._results_flowing.wait()
-        import portprobe.environment.advice
         import portprobe.environment.detect
-        import portprobe.report  # noqa: F401
+        import portprobe.report
+        import portprobe.report.platform_advice  # noqa: F401
 
         self._load_platforms()
 
@@ -385,8 +385,8 @@ class Diagnosis:
         """Where this runs turns the verdict into that platform's own next step."""
         from dataclasses import replace
 
-        from portprobe.environment.advice import advise, filter_generic_advice
         from portprobe.environment.detect import detect_environment
+        from portprobe.report.platform_advice import advise, filter_generic_advice
 
         platforms = self._load_platforms()
         environment = detect_environment(
