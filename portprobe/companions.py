@@ -96,9 +96,9 @@ class EnvironmentCompanion:
         """
         if self._ready is not None:
             await self._ready.wait()
-        import portprobe.environment.advice
         import portprobe.environment.detect
-        import portprobe.report  # noqa: F401
+        import portprobe.report
+        import portprobe.report.platform_advice  # noqa: F401
 
         self._platforms()
 
@@ -106,8 +106,8 @@ class EnvironmentCompanion:
         return self._shared.platforms()
 
     def contribute(self, report: Report) -> Report:
-        from portprobe.environment.advice import advise, filter_generic_advice
         from portprobe.environment.detect import detect_environment
+        from portprobe.report.platform_advice import advise, filter_generic_advice
 
         platforms = self._platforms()
         environment = detect_environment(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from portprobe.advice import Advice, texts
 from portprobe.environment.model import Environment
 from portprobe.model import DNSQuery, ProbeResult
 from portprobe.readiness.model import Readiness
@@ -46,7 +47,7 @@ class Verdict:
     families: Mapping[Family, FamilyVerdictWord]
     confidence: Confidence
     reasons: tuple[str, ...]
-    advice: tuple[str, ...]
+    advice: tuple[Advice, ...]
     failure_mode: FailureMode | None = None  # only for blocked / partial
     refusal: Refusal | None = None  # only for restricted: why the receivers refuse
 
@@ -56,7 +57,7 @@ class Verdict:
             "families": dict(self.families),
             "confidence": self.confidence,
             "reasons": list(self.reasons),
-            "advice": list(self.advice),
+            "advice": list(texts(self.advice)),
             "failure_mode": self.failure_mode,
             "refusal": self.refusal,
         }

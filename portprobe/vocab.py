@@ -57,3 +57,52 @@ FORMATS: Final[tuple[Format, ...]] = get_args(Format)
 Ready = Literal["yes", "no", "unknown"]
 #: RFC 7001 §3 / RFC 8601 ``iprev`` result words.
 Iprev = Literal["pass", "fail", "temperror", "permerror"]
+
+#: What one piece of advice asks for (``portprobe.advice.Advice.code``). Sources replace
+#: or suppress each other's advice by these words, never by its text; the JSON report
+#: carries only the text, so a code is not part of the output contract.
+AdviceCode = Literal[
+    # the port-25 verdict (report/advice.py), and what would settle an inconclusive one
+    "deliver-directly",
+    "use-submission",
+    "relay-2525",
+    "lift-port25-block",
+    "lift-family-block",
+    "family-only",
+    "relay-all-destinations",
+    "avoid-intercepted-starttls",
+    "disable-smtp-inspection",
+    "slow-down",
+    "mta-rate-manners",
+    "blocklist-delist",
+    "policy-listing-relay",
+    "gmail-relay",
+    "static-address",
+    "include-port25",
+    "check-probe-errors",
+    "probe-control-port",
+    "probe-more-providers",
+    "check-names",
+    "check-captive-portal",
+    "use-catalog",
+    "check-network",
+    "try-nameserver",
+    # the platform's own policy (report/platform_advice.py)
+    "platform-name-it",
+    "platform-unblock-step",
+    "platform-open-ports",
+    "platform-relay",
+    "platform-block-elsewhere",
+    # mail readiness (readiness/assess.py)
+    "state-public-ip",
+    "ptr-missing",
+    "ptr-generic",
+    "dnsbl-listed",
+    "dnsbl-own-resolver",
+    "relay-smarthost",
+    "readiness-moot",
+    "pbl-relay",
+    "fix-or-relay",
+    "ready-direct",
+]
+ADVICE_CODES: Final[tuple[AdviceCode, ...]] = get_args(AdviceCode)

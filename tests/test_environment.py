@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portprobe.environment.advice import advise, filter_generic_advice
+from portprobe.advice import Advice, texts
 from portprobe.environment.detect import (
     DMI_READ_LIMIT,
     VALUE_LIMIT,
@@ -46,6 +46,7 @@ from portprobe.render.platforms import (
     running_on,
 )
 from portprobe.report.advice import AdviceFacts, advice_for
+from portprobe.report.platform_advice import advise, filter_generic_advice
 from portprobe.vocab import MAIL_PORTS, VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -454,7 +455,7 @@ def test_sysfs_name_with_control_characters_is_shown_escaped(tmp_path: Path) -> 
 # -- advice: platform x verdict --------------------------------------------------------
 
 
-def verdict(word: str, advice: tuple[str, ...] = ()) -> Verdict:
+def verdict(word: str, advice: tuple[Advice, ...] = ()) -> Verdict:
     return Verdict(
         port25=word,  # type: ignore[arg-type]
         families={"ipv4": word},  # type: ignore[dict-item]
@@ -498,21 +499,21 @@ def test_every_platform_and_verdict_gives_sound_advice(profile: str, word: str) 
     entry = CATALOG.get(env.profile)
     assert entry is not None
     policy = entry.policy_for(env.variant)
-    text = "\n".join(env.advice + env.notes)
+    text = "\n".join(texts(env.advice) + env.notes)
     assert all(ch.isprintable() or ch == "\n" for ch in text)
     if word == "blocked":
         assert env.advice, "a blocked verdict always gets the platform's next step"
-        assert policy.how in env.advice[0] and policy.source in env.advice[0]
+        assert policy.how in env.advice[0].text and policy.source in env.advice[0].text
     if word in ("open", "offline"):
         assert env.advice == ()
     if word == "offline":
         assert not any("Unexpected" in n for n in env.notes)
     # "reportedly" exactly when the policy has no primary source.
     if word == "blocked" and policy.unblock != "unknown":
-        said = re.search(r"\breportedly (blocks|does not block)\b", env.advice[0])
-        assert (said is not None) == (not policy.verified), env.advice[0]
+        said = re.search(r"\breportedly (blocks|does not block)\b", env.advice[0].text)
+        assert (said is not None) == (not policy.verified), env.advice[0].text
     # A port the platform blocks is never suggested as a way out.
-    for line in env.advice:
+    for line in texts(env.advice):
         if "not blocked on" in line:
             suggested = {int(p) for p in re.findall(r"\b(\d{3,4})\b", line.split(":")[0])}
             assert suggested and not suggested & set(policy.blocked), line
@@ -522,48 +523,52 @@ def test_every_platform_and_verdict_gives_sound_advice(profile: str, word: str) 
 
 def test_aws_blocked_names_the_form() -> None:
     env = advised("aws", "blocked")
-    assert "Request to remove email sending limitations" in env.advice[0]
-    assert "reportedly" not in env.advice[0].split(";")[0]
-    assert any("Amazon SES" in line for line in env.advice)
+    assert "Request to remove email sending limitations" in env.advice[0].text
+    assert "reportedly" not in env.advice[0].text.split(";")[0]
+    assert any("Amazon SES" in line for line in texts(env.advice))
 
 
 def test_gcp_blocked_says_it_cannot_be_lifted_and_which_ports_work() -> None:
     env = advised("gcp", "blocked")
-    assert "never lifts" in env.advice[0]
-    assert "Ports 587, 465 and 2525 are not blocked on Google Cloud" in env.advice[1]
+    assert "never lifts" in env.advice[0].text
+    assert "Ports 587, 465 and 2525 are not blocked on Google Cloud" in env.advice[1].text
 
 
 def test_hetzner_never_suggests_465() -> None:
     env = advised("hetzner", "blocked")
-    assert "reportedly blocks outbound ports 25 and 465" in env.advice[0]
-    assert env.advice[1].startswith("Ports 587 and 2525 are not blocked on Hetzner Cloud")
+    assert "reportedly blocks outbound ports 25 and 465" in env.advice[0].text
+    assert env.advice[1].text.startswith("Ports 587 and 2525 are not blocked on Hetzner Cloud")
     generic = advice_for("blocked", AdviceFacts(submission_ports={465, 587, 2525}))
-    kept = filter_generic_advice(generic, env, CATALOG)
-    assert any("465" in line for line in generic)
+    kept = texts(filter_generic_advice(generic, env, CATALOG))
+    assert any("465" in line for line in texts(generic))
     assert not any(re.search(r"\b465\b", line) for line in kept)
     assert any("2525" in line for line in kept)
 
 
 def test_scaleway_blocks_587_too() -> None:
     env = advised("scaleway", "blocked")
-    assert "ports 25, 465 and 587" in env.advice[0] and "Enable SMTP" in env.advice[0]
-    assert env.advice[1].startswith("Port 2525 is not blocked on Scaleway")
+    assert "ports 25, 465 and 587" in env.advice[0].text and "Enable SMTP" in env.advice[0].text
+    assert env.advice[1].text.startswith("Port 2525 is not blocked on Scaleway")
     generic = advice_for("blocked", AdviceFacts(submission_ports={587}))
-    assert not any("587" in line for line in filter_generic_advice(generic, env, CATALOG))
+    kept = texts(filter_generic_advice(generic, env, CATALOG))
+    assert not any("587" in line for line in kept)
 
 
 def test_linode_wants_reverse_dns_before_a_ticket() -> None:
     env = advised("linode", "blocked")
-    assert re.search(r"reverse DNS.*then open a support ticket", env.advice[0])
+    assert re.search(r"reverse DNS.*then open a support ticket", env.advice[0].text)
 
 
 def test_azure_depends_on_the_subscription_type() -> None:
     unknown = advised("azure", "blocked")
-    assert "subscription type" in unknown.advice[0] and "--platform azure:" in unknown.advice[0]
-    assert "Diagnose and solve problems" in advised("azure:payg", "blocked").advice[0]
-    assert "does not lift" in advised("azure:msdn", "blocked").advice[0]
+    assert (
+        "subscription type" in unknown.advice[0].text
+        and "--platform azure:" in unknown.advice[0].text
+    )
+    assert "Diagnose and solve problems" in advised("azure:payg", "blocked").advice[0].text
+    assert "does not lift" in advised("azure:msdn", "blocked").advice[0].text
     ea = advised("azure:ea", "blocked")
-    assert "does not block port 25 by default" in ea.advice[0]
+    assert "does not block port 25 by default" in ea.advice[0].text
     assert any(n.startswith("Unexpected") for n in ea.notes)
     # Port 25 open on Azure without a known type: lifted, or an exempt subscription.
     assert any("Enterprise Agreement" in n for n in advised("azure", "open").notes)
@@ -571,16 +576,22 @@ def test_azure_depends_on_the_subscription_type() -> None:
 
 def test_github_hosted_is_reportedly_blocked() -> None:
     env = advised("github-hosted", "blocked")
-    assert "reportedly" in env.advice[0] and "self-hosted runner" in env.advice[0]
+    assert "reportedly" in env.advice[0].text and "self-hosted runner" in env.advice[0].text
 
 
 def test_the_generic_lift_line_gives_way_to_the_platform_step() -> None:
     generic = advice_for("blocked", AdviceFacts(submission_ports={587}))
-    lift = [line for line in generic if "ask the ISP (or cloud provider) to lift" in line]
-    assert len(lift) == 1, "report/advice.py changed its wording: update _GENERIC_LIFT"
+    lift = [a for a in generic if a.code == "lift-port25-block"]
+    assert len(lift) == 1 and "ask the ISP (or cloud provider) to lift" in lift[0].text
     for profile in ("aws", "gcp", "hetzner", "linode"):
-        kept = filter_generic_advice(generic, advised(profile, "blocked"), CATALOG)
+        env = advised(profile, "blocked")
+        own = [a for a in env.advice if a.code == "platform-unblock-step"]
+        assert own and "lift-port25-block" in own[0].replaces
+        kept = filter_generic_advice(generic, env, CATALOG)
         assert lift[0] not in kept
+        entry = CATALOG.get(profile)
+        if entry is not None and entry.policy.blocked == (25,):  # only the lift step goes
+            assert [a for a in generic if a not in kept] == lift, profile
     # No platform, or one with no known policy: the generic advice is untouched.
     assert filter_generic_advice(generic, None, CATALOG) == generic
     assert filter_generic_advice(generic, detect("baremetal"), CATALOG) == generic
@@ -600,7 +611,7 @@ def test_aws_with_port_25_open_means_the_limit_was_lifted() -> None:
 
 def test_blocked_where_the_platform_does_not_block_points_elsewhere() -> None:
     env = advised("ovh", "blocked")
-    assert "the block is elsewhere" in env.advice[0] and "anti-spam" in env.advice[0]
+    assert "the block is elsewhere" in env.advice[0].text and "anti-spam" in env.advice[0].text
     assert any(n.startswith("Unexpected") for n in env.notes)
 
 
@@ -613,7 +624,7 @@ def test_other_blocked_ports_are_held_against_the_measurement() -> None:
 def test_an_ambiguous_platform_asks_for_platform() -> None:
     env = Environment(platform="unknown", ci=None, label="ambiguous: Hetzner Cloud or Vultr")
     out = advise(env, CATALOG, verdict=verdict("blocked"), ports=ports())
-    assert out.advice and "--platform" in out.advice[0]
+    assert out.advice and "--platform" in out.advice[0].text
     plain = advise(detect("baremetal"), CATALOG, verdict=verdict("blocked"), ports=ports())
     assert plain.advice == () and plain.notes == ()
 
@@ -697,7 +708,7 @@ def test_detection_and_advice_import_no_network_code() -> None:
     import sys
 
     code = (
-        "import sys, portprobe.environment.advice, portprobe.environment.detect, "
+        "import sys, portprobe.report.platform_advice, portprobe.environment.detect, "
         "portprobe.render.platforms; "
         "print(sorted(m for m in ('trio', 'socket', 'ssl', 'dns', 'typer', 'tabulate') "
         "if m in sys.modules))"
@@ -722,19 +733,18 @@ def test_any_bytes_in_a_dmi_file_give_printable_bounded_evidence(content: bytes,
 
 def test_ports_that_never_got_past_dns_prove_no_policy() -> None:
     """An offline run on a platform that blocks 465 and 587 says nothing about them."""
-    from portprobe.environment.advice import advise
     from portprobe.environment.model import Environment
     from portprobe.environment.platforms import load_platforms
     from portprobe.outcome import PortSummary, Verdict
 
     platforms = load_platforms()
     env = Environment(platform="linode", ci=None, profile="linode")
-    verdict = Verdict("offline", {"ipv4": "offline", "ipv6": "offline"}, "high", ("r",), ("a",))
+    verdict = Verdict("offline", {"ipv4": "offline", "ipv6": "offline"}, "high", ("r",), ())
     dns_failed = PortSummary(True, False, False, False, None, "dns-error")
     ports = dict.fromkeys((25, 465, 587, 2525), dns_failed)
     advised = advise(env, platforms, verdict=verdict, ports=ports)
     assert not any("failed too" in note for note in advised.notes)
     dropped = PortSummary(True, False, False, False, None, "filtered")
-    blocked = Verdict("blocked", {"ipv4": "blocked", "ipv6": "untested"}, "high", ("r",), ("a",))
+    blocked = Verdict("blocked", {"ipv4": "blocked", "ipv6": "untested"}, "high", ("r",), ())
     advised = advise(env, platforms, verdict=blocked, ports=dict.fromkeys((25, 465), dropped))
     assert any("Port 465 failed too" in note for note in advised.notes)

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from portprobe.advice import Advice
 from portprobe.environment.model import Clue, Environment
 from portprobe.model import ProbeResult, Reply, Timings
 from portprobe.outcome import Report
@@ -168,7 +169,12 @@ def with_context() -> Report:
         ci="github-actions",
         evidence=(Clue("dmi:sys_vendor", "Amazon EC2", "aws"),),
         label="AWS EC2",
-        advice=("AWS: request removal of the port-25 restriction with the EC2 form.",),
+        advice=(
+            Advice(
+                "platform-unblock-step",
+                "AWS: request removal of the port-25 restriction with the EC2 form.",
+            ),
+        ),
         notes=("AWS documents port 25 as throttled by default; measured: dropped.",),
     )
     ready = Readiness(
@@ -179,7 +185,7 @@ def with_context() -> Report:
             DnsblCheck("zen.spamhaus.org", "198.51.100.7", "listed", ("127.0.0.11",), ("PBL",)),
         ),
         reasons=("198.51.100.7 is in Spamhaus PBL: receivers will refuse direct mail.",),
-        advice=("Relay through a smarthost on 587.",),
+        advice=(Advice("pbl-relay", "Relay through a smarthost on 587.", ports=(587,)),),
     )
     return report_for(BY_ID["blocked-dropped"].results, readiness=ready, environment=env)
 

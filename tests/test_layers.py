@@ -13,6 +13,7 @@ import sys
 import pytest
 
 PURE = [
+    "portprobe.advice",
     "portprobe.model",
     "portprobe.vocab",
     "portprobe.errors",
@@ -87,11 +88,50 @@ PACKAGE = Path(__file__).resolve().parent.parent / "portprobe"
 CLI_PACKAGE = PACKAGE / "cli"
 CLI_MODULES = {PACKAGE / "__main__.py", *CLI_PACKAGE.rglob("*.py")}
 #: (package, packages it must never import): report decides, render presents, and the
-#: two meet only through the typed Report in portprobe.outcome.
+#: two meet only through the typed Report in portprobe.outcome. The feature packages sit
+#: below the report: environment says where this runs (the platform's advice is the
+#: report's, report/platform_advice.py), readiness checks our address, targets plans and
+#: probe talks SMTP; none of them knows the report, the renderers or the CLI.
 NEVER = [
     ("report", ("portprobe.render", "portprobe.probe", "portprobe.targets", "portprobe.cli")),
     ("render", ("portprobe.report", "portprobe.probe", "portprobe.cli")),
     ("protocol", ("portprobe.probe", "portprobe.report", "portprobe.render", "portprobe.cli")),
+    (
+        "environment",
+        (
+            "portprobe.report",
+            "portprobe.render",
+            "portprobe.probe",
+            "portprobe.targets",
+            "portprobe.readiness",
+            "portprobe.cli",
+            "portprobe.outcome",  # the Report imports environment.model, never the reverse
+        ),
+    ),
+    # readiness -> targets remains (check.py's make_resolver, settings.py reading
+    # catalog.toml): one DNS client and one catalog load will remove it.
+    ("readiness", ("portprobe.report", "portprobe.render", "portprobe.cli", "portprobe.probe")),
+    (
+        "targets",
+        (
+            "portprobe.report",
+            "portprobe.render",
+            "portprobe.readiness",
+            "portprobe.environment",
+            "portprobe.cli",
+        ),
+    ),
+    (
+        "probe",
+        (
+            "portprobe.report",
+            "portprobe.render",
+            "portprobe.targets",
+            "portprobe.readiness",
+            "portprobe.environment",
+            "portprobe.cli",
+        ),
+    ),
 ]
 
 

@@ -609,7 +609,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_decide(case: Case) -> None:
     v = decide(annotate(case.results), case.dns, used_catalog=case.catalog)
-    reasons, advice = " ".join(v.reasons), " ".join(v.advice)
+    reasons, advice = " ".join(v.reasons), " ".join(a.text for a in v.advice)
     assert (v.port25, v.families) == (case.port25, {"ipv4": case.ipv4, "ipv6": case.ipv6}), reasons
     if case.confidence is not None:
         assert v.confidence == case.confidence, reasons

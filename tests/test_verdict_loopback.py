@@ -130,4 +130,4 @@ def test_refusal_greetings_over_real_sockets(
     v = decide(observed, used_catalog=True)
     assert (v.port25, v.refusal, v.failure_mode) == (verdict, refusal, None)
     assert reason in " ".join(v.reasons)
-    assert advice in " ".join(v.advice)
+    assert advice in " ".join(a.text for a in v.advice)

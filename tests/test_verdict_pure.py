@@ -153,8 +153,10 @@ def test_advice_uses_what_the_deciding_finding_carries() -> None:
     v6 = [open_(p, family="ipv6") for p in PROVIDERS] + controls("ipv6")
     v = decide(annotate(v4 + v6))
     assert v.port25 == "partial"
-    assert "Port 25 works over IPv6 only" in " ".join(v.advice)
-    assert "lift the port-25 block on IPv4" in " ".join(v.advice)
+    said = {a.code: a for a in v.advice}
+    assert "Port 25 works over IPv6 only" in said["family-only"].text
+    assert "lift the port-25 block on IPv4" in said["lift-family-block"].text
+    assert (said["family-only"].family, said["lift-family-block"].family) == ("ipv6", "ipv4")
 
 
 # --- refusals: one home -------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
+from portprobe.advice import Advice, texts
+
 Platform = Literal[
     "aws",
     "azure",
@@ -57,7 +59,7 @@ class Environment:
     evidence: tuple[Clue, ...] = ()
     label: str | None = None  # how a person names it: "AWS EC2", "Hyper-V or Azure"
     ci_hosted: bool | None = None  # GitHub Actions: RUNNER_ENVIRONMENT github-hosted
-    advice: tuple[str, ...] = ()  # the platform's own next step for this verdict
+    advice: tuple[Advice, ...] = ()  # the platform's own next step for this verdict
     notes: tuple[str, ...] = ()  # documented policy compared with what was measured
     profile: str | None = None  # the platforms.toml entry whose policy applies ("aws")
     variant: str | None = None  # its account type, when stated (--platform azure:payg)
@@ -69,7 +71,7 @@ class Environment:
             "evidence": [c.to_dict() for c in self.evidence],
             "label": self.label,
             "ci_hosted": self.ci_hosted,
-            "advice": list(self.advice),
+            "advice": list(texts(self.advice)),
             "notes": list(self.notes),
             "profile": self.profile,
             "variant": self.variant,

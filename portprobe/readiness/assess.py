@@ -2,9 +2,8 @@
 
 ``ready`` (spec "Mail readiness") is ``yes`` only when every check passed (iprev
 ``pass``, name not generic, not listed), ``no`` when any failed, else ``unknown``. The
-reasons are built from our own words and from values already made visible; the advice is
-combined with the port-25 path verdict, because a perfect address behind a blocked port
-25 still cannot deliver directly, and an open port 25 from a PBL address will be refused.
+reasons are built from our own words and from values already made visible; the advice
+(``advise.py``) reads the checks with the port-25 path verdict.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from portprobe.advice import unique
+from portprobe.readiness.advise import advise
 from portprobe.readiness.answer import FAILED, DnsAnswer
 from portprobe.readiness.model import (
     AddressSighting,
@@ -150,13 +151,11 @@ def assess(
     failed: list[str] = []  # a receiver would refuse or spam-folder us for this
     unsure: list[str] = []  # a check that could not give an answer
     notes: list[str] = []  # worth knowing, does not decide
-    advice: list[str] = []
     addresses = [a for addrs in public_addresses.values() for a in addrs]
     if not addresses:
         errors = sorted({_shown(s.error) for s in sightings if s.error})[:3]
         why = f" ({'; '.join(errors)})" if errors else ""
         unsure.append(f"the public address could not be learned{why}")
-        advice.append("state it with --public-ip ADDR to check its reverse DNS and DNSBLs")
     notes += _disagreements(sightings)
     for s in sightings:
         if s.address and s.method != "stated" and not checkable(s.address):
@@ -175,37 +174,17 @@ def assess(
             failed.append(f"{check.message or 'PTR not confirmed'}: iprev fail")
         elif check.iprev == "temperror":
             unsure.append(f"reverse DNS of {address}: {check.message or 'temporary error'}")
-    if any(p.iprev in ("permerror", "fail") for p in ptr):
-        advice.append(
-            "ask whoever owns the address (ISP or cloud provider) for a PTR record naming "
-            "your mail host, and give that name an A/AAAA record pointing back "
-            "(Gmail requires both)"
-        )
     for g in generic_name:
         if g.generic:
             failed.append(
                 f"the PTR name {g.name} looks generic ({g.rule}: {g.matched!r}); receivers "
                 "such as Outlook.com refuse dynamic-looking senders"
             )
-    if any(g.generic for g in generic_name):
-        advice.append(
-            "set a PTR record naming your mail host (e.g. mail.<your domain>) instead of "
-            "the provider's default name"
-        )
-    pbl = False
     for d in dnsbl:
         if d.status == "listed":
             failed.append(f"{d.address} is listed on {d.zone}: {'; '.join(d.meanings)}")
-            pbl = pbl or any("PBL" in m for m in d.meanings)
         elif d.status == "unknown":
             unsure.append(f"{d.zone} for {d.address}: {d.reason or 'no usable answer'}")
-    if any(d.status == "listed" and not any("PBL" in m for m in d.meanings) for d in dnsbl):
-        advice.append("find and stop the cause, then ask the list for removal")
-    if any(d.reason and "public one" in d.reason for d in dnsbl):
-        advice.append(
-            "query DNSBLs through your own recursive resolver (--nameserver), not a public "
-            "one, or use a Spamhaus DQS key"
-        )
     if ehlo_name is not None:
         if ehlo_name.message:
             notes.append(f"EHLO name: {ehlo_name.message}")
@@ -215,7 +194,6 @@ def assess(
                 "(RFC 5321 §4.1.4: not a reason to refuse on its own)"
             )
     ready: Ready = "no" if failed else ("unknown" if unsure else "yes")
-    advice += _path_advice(ready, port25, pbl)
     reasons = failed + unsure + notes
     if ready == "yes":
         reasons.insert(
@@ -232,36 +210,5 @@ def assess(
         ehlo_name=ehlo_name,
         dnsbl=tuple(dnsbl),
         reasons=tuple(dict.fromkeys(reasons)),
-        advice=tuple(dict.fromkeys(advice)),
+        advice=unique(advise(bool(addresses), ptr, generic_name, dnsbl, ready, port25)),
     )
-
-
-def _path_advice(ready: Ready, port25: VerdictWord | None, pbl: bool) -> list[str]:
-    """The readiness answer read together with the port-25 path verdict."""
-    if port25 is None:
-        return (
-            ["relay through a smarthost on 587 (your provider's submission server)"]
-            if ready == "no"
-            else []
-        )
-    if port25 == "blocked":
-        return [
-            "port 25 is blocked on the path, so readiness is moot for direct delivery: "
-            "relay through a smarthost on 587, where only the smarthost's address matters"
-        ]
-    if port25 in ("open", "partial", "restricted") and ready == "no":
-        if pbl:
-            return [
-                "port 25 is open but the address is in Spamhaus PBL: direct delivery will "
-                "be refused; relay through a smarthost on 587"
-            ]
-        return [
-            "port 25 is open but receivers will refuse or spam-folder direct mail from "
-            "this address: fix the above or relay through a smarthost on 587"
-        ]
-    if port25 == "open" and ready == "yes":
-        return [
-            "port 25 is open and the address passes receivers' sender checks: "
-            "direct delivery can work (SPF/DKIM/DMARC still apply)"
-        ]
-    return []

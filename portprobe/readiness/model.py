@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+from portprobe.advice import Advice, texts
 from portprobe.vocab import Family, Iprev, Ready
 
 WhoamiMethod = Literal["opendns", "google", "ehlo-echo", "stated"]
 DnsblStatus = Literal["listed", "not-listed", "unknown"]
+
+#: Spamhaus's return codes for the PBL (https://www.spamhaus.org/faqs/dnsbl-usage/):
+#: 127.0.0.10 the ISP's own, 127.0.0.11 Spamhaus's "end-user range, not meant to send mail
+#: directly" listing. A policy about the range, not a misdeed of this address: there is no
+#: cause to stop, and delisting rarely sticks.
+POLICY_LISTING_ANSWERS: Final = frozenset({"127.0.0.10", "127.0.0.11"})
+#: Spamhaus's answer to a query that came through a public resolver, which it refuses
+#: (its error range 127.255.255.0/24, https://www.spamhaus.org/news/article/788/; the
+#: catalog's ``[dnsbl.errors]`` says the same).
+PUBLIC_RESOLVER_REFUSED: Final = "127.255.255.254"
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,16 @@ class DnsblCheck:
             "reason": self.reason,
         }
 
+    @property
+    def policy_listing(self) -> bool:
+        """Listed only as an end-user range (Spamhaus PBL), by its answer codes."""
+        return self.status == "listed" and bool(POLICY_LISTING_ANSWERS.intersection(self.answers))
+
+    @property
+    def refused_public_resolver(self) -> bool:
+        """The list refused to answer because the query came through a public resolver."""
+        return self.status == "unknown" and PUBLIC_RESOLVER_REFUSED in self.answers
+
 
 @dataclass(frozen=True)
 class Readiness:
@@ -121,7 +142,7 @@ class Readiness:
     ehlo_name: EhloNameCheck | None = None
     dnsbl: tuple[DnsblCheck, ...] = ()
     reasons: tuple[str, ...] = ()
-    advice: tuple[str, ...] = ()
+    advice: tuple[Advice, ...] = ()
 
     def ptr_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(n for p in self.ptr for n in p.names))
@@ -164,5 +185,5 @@ class Readiness:
             "ehlo_name": self.ehlo_name.to_dict() if self.ehlo_name else None,
             "dnsbl": [d.to_dict() for d in self.dnsbl],
             "reasons": list(self.reasons),
-            "advice": list(self.advice),
+            "advice": list(texts(self.advice)),
         }

@@ -324,10 +324,10 @@ def header_lines(report: Report) -> list[str]:
 
 
 def advice_items(report: Report) -> list[str]:
-    """The verdict's advice, then the platform's own next step (no repeats)."""
-    items = list(report.verdict.advice)
+    """The verdict's advice, then the platform's own next step (no repeats), as text."""
+    items = [a.text for a in report.verdict.advice]
     if report.environment is not None:
-        items += list(report.environment.advice)
+        items += [a.text for a in report.environment.advice]
     return list(dict.fromkeys(items))
 
 

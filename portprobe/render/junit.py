@@ -210,7 +210,7 @@ def render_junit(report: Report) -> str:
         ET.SubElement(case, "system-out").text = _text(check.detail)
     out = [_one(verdict_line(report)), "Reasons:"]
     out += [f"- {_one(r)}" for r in v.reasons]
-    out += ["Advice:"] + [f"- {_one(a)}" for a in v.advice]
+    out += ["Advice:"] + [f"- {_one(a.text)}" for a in v.advice]
     if report.readiness is not None:
         out += [f"Mail readiness: {_one(report.readiness.ready)}"]
         out += [f"- {_one(r)}" for r in report.readiness.reasons]

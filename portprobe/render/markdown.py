@@ -113,7 +113,7 @@ def _readiness(report: Report) -> list[str]:
     out = [f"### {_READY_ICON[r.ready]} Mail readiness: **{md(r.ready)}**", ""]
     out += [f"- {md(item)}" for item in r.reasons]
     if r.advice:
-        out += ["", "Advice:", ""] + [f"- {md(item)}" for item in r.advice]
+        out += ["", "Advice:", ""] + [f"- {md(item.text)}" for item in r.advice]
     out.append("")
     return out
 

@@ -164,7 +164,7 @@ def render_nagios(
     port_lines, perf = _port_lines(report)
     detail = [families, *port_lines]
     detail += [f"reason: {_line(r)}" for r in report.verdict.reasons]
-    detail += [f"advice: {_line(a)}" for a in report.verdict.advice]
+    detail += [f"advice: {_line(a.text)}" for a in report.verdict.advice]
     if report.readiness is not None:
         detail.append(f"mail readiness: {_line(report.readiness.ready)}")
         perf.append(_perf("ready", {"yes": 1, "no": 0}.get(report.readiness.ready), hi=1))

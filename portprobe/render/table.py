@@ -356,7 +356,7 @@ def _readiness_lines(report: Report, width: int, color: bool, verbose: bool) -> 
         out += _bullets(r.reasons, width)
     if r.advice:
         out.append("Readiness advice:")
-        out += _bullets(r.advice, width)
+        out += _bullets([a.text for a in r.advice], width)
     return out
 
 

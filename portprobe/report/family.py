@@ -24,6 +24,7 @@ from portprobe.report.rules_answers import (
     rule_receivers_refuse_client,
 )
 from portprobe.report.rules_path import rule_port25_fails_everywhere, rule_some_destinations_fail
+from portprobe.report.settle import CHECK_PROBE_ERRORS, INCLUDE_PORT25
 
 __all__ = ["RULES", "Finding", "Rule", "decide_family"]
 
@@ -41,7 +42,7 @@ def rule_port25_not_probed(ev: FamilyEvidence) -> Finding | None:
         "inconclusive",
         "low",
         (f"Port 25 was not probed over {ev.name}.",),
-        settle=("Include port 25 in --ports.",),
+        settle=(INCLUDE_PORT25,),
     )
 
 
@@ -52,7 +53,7 @@ def rule_nothing_usable(ev: FamilyEvidence) -> Finding | None:
         "inconclusive",
         "low",
         (f"No port-25 probe over {ev.name} produced a usable result ({state_counts(port25)}).",),
-        settle=("Check the probe errors in the table, then run again.",),
+        settle=(CHECK_PROBE_ERRORS,),
     )
 
 

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from portprobe.advice import Advice
 from portprobe.model import ProbeResult
 from portprobe.report.evidence import Provider25
 from portprobe.vocab import Confidence, FailureMode, Family, Refusal, VerdictWord
@@ -21,7 +22,7 @@ class Finding:
     failure_mode: FailureMode | None = None
     connected: bool = True
     only_port25: bool = False  # no connection, and no port but 25 was even tried
-    settle: tuple[str, ...] = ()  # inconclusive: what would decide it
+    settle: tuple[Advice, ...] = ()  # inconclusive: what would decide it
     refusal: Refusal | None = None  # restricted: why the receivers refuse this client
     split: tuple[Family, Family] | None = None  # partial by family: (blocked, open)
 

@@ -12,6 +12,7 @@ from typing import Final
 from portprobe.model import ProbeResult
 from portprobe.report.evidence import FAILURE_MODE_TEXT, FamilyEvidence, failure_mode
 from portprobe.report.finding import Finding, names, plural, state_counts
+from portprobe.report.settle import PROBE_MORE_PROVIDERS, PROBE_THE_SAME_HOSTS_ON_587
 from portprobe.vocab import Confidence
 
 
@@ -70,10 +71,7 @@ def rule_port25_fails_everywhere(ev: FamilyEvidence) -> Finding | None:
             "low",
             tuple(reasons + timing),
             mode,
-            settle=(
-                "Probe the same hosts on 587 too (--ports 25,587), or add --target of a host "
-                "that answers on 587.",
-            ),
+            settle=(PROBE_THE_SAME_HOSTS_ON_587,),
         )
     ports = sorted(set().union(*(ev.control_ports(p) for p in controlled)))
     reasons.append(
@@ -93,10 +91,7 @@ def rule_port25_fails_everywhere(ev: FamilyEvidence) -> Finding | None:
             "low",
             tuple(reasons),
             mode,
-            settle=(
-                "Probe a domain's MX hosts (--domain) or use the built-in catalog, so several "
-                "independent providers are tried on port 25.",
-            ),
+            settle=(PROBE_MORE_PROVIDERS,),
         )
     confidence: Confidence
     if len(failed) >= 3 and len(controlled) >= 2:

@@ -38,6 +38,12 @@ from portprobe.report.evidence import digest
 from portprobe.report.family import decide_family
 from portprobe.report.finding import Finding
 from portprobe.report.refusals import refusal_word
+from portprobe.report.settle import (
+    CHECK_CAPTIVE_PORTAL,
+    CHECK_NAMES,
+    DROP_TARGETS_FOR_CATALOG,
+    PROBE_A_CONTROL,
+)
 from portprobe.vocab import (
     CONFIDENCE,
     FAILURE_MODES,
@@ -184,10 +190,7 @@ def decide_without_connectivity(
             "low",
             tuple(reasons or ["Nothing was probed."]),
             connected=False,
-            settle=(
-                "Check the host and domain names (no address was found to probe), or use "
-                "--target with an IP address.",
-            ),
+            settle=(CHECK_NAMES,),
         )
     ports = {r.spec.port for r in probed}
     if ports == {25} and not dns_failed:
@@ -198,7 +201,7 @@ def decide_without_connectivity(
             "low",
             tuple(reasons),
             connected=False,
-            settle=("Probe a control port as well (--ports 25,587).",),
+            settle=(PROBE_A_CONTROL,),
         )
     if dns_answered and not dns_failed:
         # DNS works, so there is a network; yet no mail port connected anywhere: a strict
@@ -212,10 +215,7 @@ def decide_without_connectivity(
             "low",
             tuple(reasons),
             connected=False,
-            settle=(
-                "Check whether this network needs a login (captive portal) or allows only web "
-                "traffic; then add --target of a host you know answers on 587 or 2525.",
-            ),
+            settle=(CHECK_CAPTIVE_PORTAL,),
         )
     providers = {r.spec.provider_key for r in probed}
     confidence: Confidence = (
@@ -268,9 +268,7 @@ def decide(
         )
     settle = final.settle
     if final.verdict == "inconclusive" and not used_catalog and not settle:
-        settle = (
-            "Run without --target/--domain to use the built-in catalog of providers and controls.",
-        )
+        settle = (DROP_TARGETS_FOR_CATALOG,)
     return Verdict(
         port25=final.verdict,
         families={fam: families[fam] for fam in FAMILIES},
