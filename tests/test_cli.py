@@ -238,3 +238,19 @@ def test_runner_maps_usage_errors_through_the_same_edge() -> None:
 
     assert run(["--ports", "26", "--target", "127.0.0.1"]) == 2
     assert run(["--version"]) == 0
+
+
+def test_a_given_sysfs_is_checked_before_probing_and_the_default_is_not(tmp_path: Path) -> None:
+    """An explicit --sysfs that is not a directory is a usage error; no --sysfs reads /sys
+    only if it is there (macOS, Windows and BSD have none: no DMI evidence, not exit 2)."""
+    closed = f"--port-map=25={closed_port()}"
+    bad = portprobe(
+        "--target", "127.0.0.1", "--ports", "25", closed, "--sysfs", str(tmp_path / "x")
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        f"portprobe: error: --sysfs {tmp_path / 'x'}: does not exist "
+        "(give the directory mounted as /sys)"
+    ]
+    fine = portprobe("--target", "127.0.0.1", "--ports", "25", closed, "--json")
+    assert json.loads(fine.stdout)["parameters"]["sysfs"] == "/sys"
