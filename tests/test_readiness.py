@@ -334,6 +334,21 @@ def test_a_catalog_with_its_own_sections_replaces_them_and_still_loads(tmp_path:
     assert s.whoami == (WhoamiMethod("google", "ns.whoami.test", "me.whoami.test", 5353),)
     assert [z.zone for z in s.dnsbl] == ["bl.test"]
     assert parse_catalog(text).providers[0].name == "x"  # the catalog loader accepts them
+    # The catalog as loaded carries them: no second read of the file (it is gone now).
+    loaded = parse_catalog(text, str(own))
+    own.unlink()
+    again = load_readiness_settings(own, catalog=loaded, dns_timeout=1)
+    assert (again.whoami, again.dnsbl) == (s.whoami, s.dnsbl)
+
+
+def test_a_bad_section_of_a_loaded_catalog_names_the_catalog_file() -> None:
+    text = (
+        '[[provider]]\nname = "x"\n[[provider.host]]\nhost = "mx.x.test"\nrole = "mx"\n'
+        "ports = [25]\n"
+        'source = "s"\n[[whoami]]\nstyle = "akamai"\nserver = "a.test"\nquery = "b.test"\n'
+    )
+    with pytest.raises(CatalogError, match=r"^own.toml: whoami #1: style 'akamai' is not one of"):
+        load_readiness_settings(None, catalog=parse_catalog(text, "own.toml"), dns_timeout=1)
 
 
 @pytest.mark.parametrize(
