@@ -8,9 +8,9 @@ is ``None`` (JSON ``null``) so the report's shape is fixed for ``jq``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from portprobe.vocab import Family
+from portprobe.vocab import DnsOutcome, Family
 
 Mode = Literal["starttls", "implicit-tls", "plain"]
 StartTLS = Literal["offered", "not-offered", "stripped", "n/a"]
@@ -288,7 +288,9 @@ class ProbeResult:
         }
 
 
-DNSOutcome = Literal["ok", "nxdomain", "nodata", "null-mx", "servfail", "timeout", "error"]
+def format_nameserver(ip: str, port: int = 53) -> str:
+    """``192.0.2.1:53`` / ``[2001:db8::1]:53``: the form ``--nameserver`` reads back."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,7 @@ class DNSQuery:
 
     name: str
     rdtype: str  # "MX", "A", "AAAA"
-    outcome: DNSOutcome
+    outcome: DnsOutcome
     answers: tuple[str, ...] = ()  # MX as "10 mx.example.net.", A/AAAA as literals
     nameserver: str | None = None
     elapsed_ms: float | None = None
@@ -313,6 +315,49 @@ class DNSQuery:
             "elapsed_ms": self.elapsed_ms,
             "message": self.message,
         }
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    """What one DNS query returned, whoever asked it (the planner, the readiness checks).
+
+    ``values`` as text, in the answer's order: addresses (A/AAAA); ``"10 mx.example.net."``
+    sorted by preference, then name (MX; ``"0 ."`` is the root); names without the final
+    dot (PTR); the first strings of each record joined (TXT). ``message`` says why, in one
+    line, when the outcome is not ``ok`` (and notes a CNAME when it is); ``nameserver``
+    is who answered (or who was asked), ``truncated`` that values were dropped.
+    """
+
+    outcome: DnsOutcome
+    values: tuple[str, ...] = ()
+    message: str | None = None
+    truncated: bool = False
+    nameserver: str | None = None
+    elapsed_ms: float | None = None
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        return self.values
+
+    def evidence(self, name: str, rdtype: str) -> DNSQuery:
+        """This answer as the report's record of the lookup of ``name``/``rdtype``."""
+        return DNSQuery(
+            name, rdtype, self.outcome, self.values, self.nameserver, self.elapsed_ms, self.message
+        )
+
+
+class DnsLookup(Protocol):
+    """The DNS seam, one for every caller: what a test or a library user replaces.
+
+    ``server`` None asks the configured resolver (recursion, retries); a ``(ip, port)``
+    asks that server directly. It never raises for DNS trouble (NXDOMAIN, SERVFAIL, a
+    timeout are a :class:`DnsAnswer` whose outcome says so) and bounds its own time.
+    :class:`portprobe.probe.dnsclient.DnsClient` is the real one.
+    """
+
+    async def query(
+        self, name: str, rdtype: str, server: tuple[str, int] | None = None
+    ) -> DnsAnswer: ...
 
 
 @dataclass(frozen=True)

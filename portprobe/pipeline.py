@@ -36,7 +36,7 @@ from portprobe.probe.tls import TLSContexts
 from portprobe.targets.answers import Resolver
 from portprobe.targets.catalog import Catalog
 from portprobe.targets.planner import ProbeKey, probe_key
-from portprobe.targets.resolve import make_planner
+from portprobe.targets.resolve import PlanInput, make_planner
 from portprobe.vocab import Family
 
 __all__ = ["Pipeline"]
@@ -80,16 +80,18 @@ class Pipeline:
         if per_host < 1:
             raise InputError(f"per-host limit must be at least 1, not {per_host}")
         self._planner = make_planner(
-            domains=domains,
-            targets=targets,
-            catalog=catalog,
-            ports=ports,
-            families=families,
-            nameservers=nameservers,
-            dns_timeout=dns_timeout,
-            max_mx=max_mx,
-            max_addresses=max_addresses,
-            port_map=port_map,
+            PlanInput(
+                domains=domains,
+                targets=targets,
+                catalog=catalog,
+                ports=ports,
+                families=families,
+                nameservers=nameservers,
+                dns_timeout=dns_timeout,
+                max_mx=max_mx,
+                max_addresses=max_addresses,
+                port_map=port_map,
+            ),
             lookup=lookup,
         )
         self._pool = ProbePool(

@@ -53,6 +53,14 @@ REFUSALS: Final[tuple[Refusal, ...]] = get_args(Refusal)
 Format = Literal["table", "json", "markdown", "junit", "openmetrics", "nagios"]
 FORMATS: Final[tuple[Format, ...]] = get_args(Format)
 
+#: How one DNS query ended (the report's ``dns[].outcome``). ``nxdomain`` and ``nodata``
+#: are answers ("no such name", "no such record"); ``null-mx`` is the planner's reading of
+#: an MX answer of a lone ``0 .`` (RFC 7505); the last three mean the lookup broke.
+DnsOutcome = Literal["ok", "nxdomain", "nodata", "null-mx", "servfail", "timeout", "error"]
+DNS_OUTCOMES: Final[tuple[DnsOutcome, ...]] = get_args(DnsOutcome)
+#: The lookup itself broke (RFC 7001 §2.7's temporary errors), as opposed to an answer.
+DNS_FAILED: Final[frozenset[DnsOutcome]] = frozenset({"servfail", "timeout", "error"})
+
 #: Mail readiness (spec "Mail readiness").
 Ready = Literal["yes", "no", "unknown"]
 #: RFC 7001 §3 / RFC 8601 ``iprev`` result words.

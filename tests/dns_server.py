@@ -5,7 +5,7 @@ TCP on one ephemeral port of 127.0.0.1, from a background thread: trio tests and
 subprocess CLI tests (``--nameserver 127.0.0.1:PORT``) can both use it::
 
     with DNSServer() as server:
-        plan = await build_plan(domains=["good.test"], nameservers=[server.address])
+        plan = await build_plan(PlanInput(domains=["good.test"], nameservers=[server.address]))
 
 :class:`SilentDNSServer` binds a UDP port, reads every query and drops it: a resolver
 that times out. Both record what they received in ``queries``.
@@ -127,7 +127,7 @@ class _Bound:
 
     @property
     def address(self) -> tuple[str, int]:
-        """``(ip, port)`` as ``build_plan(nameservers=[...])`` takes it."""
+        """``(ip, port)`` as ``PlanInput(nameservers=[...])`` takes it."""
         return self.host, self.port
 
     @property

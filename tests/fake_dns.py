@@ -1,4 +1,4 @@
-"""A fake resolver for the planner's DNS seam: a dict of records, no sockets, no dnspython.
+"""A fake for the one DNS seam (``DnsLookup``): a dict of records, no sockets, no dnspython.
 
 Zone entries are ``{name: {rdtype: records}}``; records are a list of addresses (A/AAAA),
 a list of ``(preference, exchange)`` (MX; ``""`` is the root, a null MX), or an outcome
@@ -11,12 +11,11 @@ which answers arrive without any timing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import trio
 
-from portprobe.model import DNSQuery
-from portprobe.targets.answers import Lookup
+from portprobe.model import DnsAnswer
 
 Records = Sequence[str] | Sequence[tuple[int, str]] | str
 Zone = Mapping[str, Mapping[str, Records]]
@@ -45,29 +44,37 @@ ZONE: Zone = {
 }
 
 
-def answer(name: str, rdtype: str, records: Records | None) -> Lookup:
-    """The Lookup a real resolver would give for these records (None: NXDOMAIN)."""
+def answer(rdtype: str, records: Records | None) -> DnsAnswer:
+    """The answer a real DNS client would give for these records (None: NXDOMAIN)."""
     if records is None:
-        return Lookup(DNSQuery(name, rdtype, "nxdomain", (), NAMESERVER, 0.0, "NXDOMAIN"))
+        return DnsAnswer("nxdomain", (), "NXDOMAIN", nameserver=NAMESERVER, elapsed_ms=0.0)
     if isinstance(records, str):
         outcome = records
         assert outcome in ("servfail", "timeout", "error"), outcome
-        return Lookup(DNSQuery(name, rdtype, outcome, (), NAMESERVER, 0.0, outcome))  # type: ignore[arg-type]
+        return DnsAnswer(outcome, (), outcome, nameserver=NAMESERVER, elapsed_ms=0.0)  # type: ignore[arg-type]
     if not records:
-        return Lookup(DNSQuery(name, rdtype, "nodata", (), NAMESERVER, 0.0, "NODATA"))
+        return DnsAnswer("nodata", (), "NODATA", nameserver=NAMESERVER, elapsed_ms=0.0)
     if rdtype == "MX":
-        mx = tuple((int(p), str(x)) for p, x in records)  # type: ignore[misc]
-        text = tuple(f"{p} {x}." if x else f"{p} ." for p, x in mx)
-        return Lookup(DNSQuery(name, rdtype, "ok", text, NAMESERVER, 0.0), mx=mx)
+        text = tuple(f"{p} {x}." if x else f"{p} ." for p, x in records)  # type: ignore[misc]
+        return DnsAnswer("ok", text, nameserver=NAMESERVER, elapsed_ms=0.0)
     addresses = tuple(str(a) for a in records)
-    return Lookup(DNSQuery(name, rdtype, "ok", addresses, NAMESERVER, 0.0), addresses=addresses)
+    return DnsAnswer("ok", addresses, nameserver=NAMESERVER, elapsed_ms=0.0)
 
 
 class FakeDNS:
-    """An async ``(name, rdtype) -> Lookup`` over a dict zone, recording what was asked."""
+    """A :class:`~portprobe.model.DnsLookup` over a dict zone, recording what was asked.
 
-    def __init__(self, zone: Zone) -> None:
+    ``delay(name, rdtype)``, when given, is awaited before each answer (tests that decide
+    how late each answer comes, on trio's mock clock).
+    """
+
+    def __init__(
+        self,
+        zone: Zone,
+        delay: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
         self.zone = zone
+        self.delay = delay
         self.asked: list[tuple[str, str]] = []
         self.answered: list[tuple[str, str]] = []
         self._holds: dict[tuple[str, str], trio.Event] = {}
@@ -76,7 +83,11 @@ class FakeDNS:
         """The lookup of (name, rdtype) answers only once the returned event is set."""
         return self._holds.setdefault((name, rdtype), trio.Event())
 
-    async def __call__(self, name: str, rdtype: str) -> Lookup:
+    async def query(
+        self, name: str, rdtype: str, server: tuple[str, int] | None = None
+    ) -> DnsAnswer:
+        if self.delay is not None:
+            await self.delay(name, rdtype)
         self.asked.append((name, rdtype))
         held = self._holds.get((name, rdtype))
         if held is not None:
@@ -84,5 +95,5 @@ class FakeDNS:
         self.answered.append((name, rdtype))
         records = self.zone.get(name)
         if records is None:
-            return answer(name, rdtype, None)
-        return answer(name, rdtype, records.get(rdtype, ()))
+            return answer(rdtype, None)
+        return answer(rdtype, records.get(rdtype, ()))

@@ -21,7 +21,7 @@ from portprobe.probe.engine import ProbeConfig
 from portprobe.probe.runner import Runner
 from portprobe.probe.tls import make_contexts
 from portprobe.targets.planner import probe_key
-from portprobe.targets.resolve import build_plan
+from portprobe.targets.resolve import PlanInput, build_plan
 from tests.dns_server import DNSServer
 from tests.fake_dns import ZONE, FakeDNS
 from tests.memory_net import MemoryNet
@@ -98,7 +98,7 @@ async def test_the_first_probe_starts_before_the_last_lookup_answers(
     assert fake.answered[-1] == held
     assert held[0] in connects  # and the held name was probed once it answered
     plan = pipe.plan()
-    assert plan == await build_plan(lookup=FakeDNS(ZONE), ports=(25,), **inputs)
+    assert plan == await build_plan(PlanInput(ports=(25,), **inputs), lookup=FakeDNS(ZONE))
     assert [r.spec for r in pipe.results()] == list(plan.specs)
     assert {r.state for r in pipe.results()} == {"open"}
 
@@ -110,11 +110,11 @@ async def test_streaming_hides_a_slow_lookup_behind_a_slow_probe(
     first, then probe: 0.3 s + 2 s. Streaming: the slowest chain, 0.02 s + 2 s."""
     delay = {"nomx.test": 0.3, "mx2.good.test": 0.02}  # DNS
     greet = {"nomx.test": 0.05, "mx2.good.test": 2.0}  # SMTP greeting
-    fake = FakeDNS(ZONE)
 
-    async def timed_dns(name: str, rdtype: str) -> Any:
+    async def late(name: str, rdtype: str) -> None:
         await trio.sleep(delay[name])
-        return await fake(name, rdtype)
+
+    timed_dns = FakeDNS(ZONE, delay=late)
 
     async def timed_greeting(stream: trio.abc.Stream, spec: ProbeSpec, t: Any) -> None:
         await trio.sleep(greet[spec.host])
@@ -128,7 +128,7 @@ async def test_streaming_hides_a_slow_lookup_behind_a_slow_probe(
         streaming = trio.current_time() - start
 
         start = trio.current_time()
-        plan = await build_plan(lookup=timed_dns, **inputs)  # type: ignore[arg-type]
+        plan = await build_plan(PlanInput(**inputs), lookup=timed_dns)  # type: ignore[arg-type]
         await Runner(plan.specs, CONFIG, tls=TLS, connector=net).run()
         resolve_then_probe = trio.current_time() - start
     assert streaming == pytest.approx(2.02, abs=1e-6)
@@ -149,12 +149,12 @@ async def test_plan_and_results_in_build_plans_order(
     autojump_clock: trio.testing.MockClock, seed: int
 ) -> None:
     """Answers and greetings arrive in shuffled (mock) times; the order never moves."""
-    fake = FakeDNS(ZONE)
     ticks = iter(range(seed, 10_000))
 
-    async def slow_dns(name: str, rdtype: str) -> Any:
+    async def late(name: str, rdtype: str) -> None:
         await trio.sleep(next(ticks) * 37 % 11 / 10)
-        return await fake(name, rdtype)
+
+    slow_dns = FakeDNS(ZONE, delay=late)
 
     async def slow_greeting(stream: trio.abc.Stream, spec: ProbeSpec, t: Any) -> None:
         await trio.sleep(next(ticks) * 29 % 7 / 10)
@@ -165,7 +165,7 @@ async def test_plan_and_results_in_build_plans_order(
         net = MemoryNet(nursery, slow_greeting)
         pipe = pipeline(lookup=slow_dns, connector=net, on_result=seen.append, **EVERYTHING)
         await pipe.run()
-    plan = await build_plan(lookup=FakeDNS(ZONE), **EVERYTHING)
+    plan = await build_plan(PlanInput(**EVERYTHING), lookup=FakeDNS(ZONE))
     assert pipe.plan() == plan
     results = pipe.results()
     assert [r.spec for r in results] == [*plan.specs, *plan.unresolved]
@@ -195,7 +195,8 @@ async def test_a_host_named_twice_is_probed_once_under_the_first_name(
     assert len(net.connections) == 4  # mx1's two addresses were not probed a second time
     assert [r.spec.target for r in pipe.results()] == ["good.test"] * 4
     assert pipe.plan() == await build_plan(
-        domains=["good.test"], targets=["mx1.good.test"], ports=[25], lookup=FakeDNS(ZONE)
+        PlanInput(domains=["good.test"], targets=["mx1.good.test"], ports=[25]),
+        lookup=FakeDNS(ZONE),
     )
 
 
@@ -212,12 +213,12 @@ async def test_global_and_per_address_limits_hold_while_streaming(
 ) -> None:
     """20 names on 5 addresses, 3 ports each: answers trickle in, limits still hold."""
     zone = {f"h{i}.test": {"A": [f"192.0.2.{i % 5 + 1}"]} for i in range(20)}
-    fake = FakeDNS(zone)
     ticks = iter(range(10_000))
 
-    async def trickle(name: str, rdtype: str) -> Any:
+    async def late(name: str, rdtype: str) -> None:
         await trio.sleep(next(ticks) % 4 / 10)
-        return await fake(name, rdtype)
+
+    trickle = FakeDNS(zone, delay=late)
 
     async def greet_after_a_second(stream: trio.abc.Stream, spec: ProbeSpec, t: Any) -> None:
         await trio.sleep(1.0)

@@ -9,16 +9,16 @@ on the order in which answers arrive.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 import trio
 import trio.testing
 
 from portprobe.model import Plan, ProbeSpec
-from portprobe.targets.answers import Lookup
 from portprobe.targets.catalog import parse_catalog
 from portprobe.targets.planner import assemble, probe_key
-from portprobe.targets.resolve import build_plan, make_planner
+from portprobe.targets.resolve import PlanInput, build_plan, make_planner
 from tests.fake_dns import ZONE, FakeDNS
 
 
@@ -34,7 +34,7 @@ def rows(specs: tuple[ProbeSpec, ...]) -> list[tuple[str, str | None, str | None
 
 async def plan_for(fake: FakeDNS | None = None, **kwargs: object) -> Plan:
     kwargs.setdefault("ports", [25])
-    return await build_plan(lookup=fake or FakeDNS(ZONE), **kwargs)  # type: ignore[arg-type]
+    return await build_plan(PlanInput(**kwargs), lookup=fake or FakeDNS(ZONE))  # type: ignore[arg-type]
 
 
 async def test_mx_hosts_in_preference_order_ties_in_resolver_order() -> None:
@@ -151,7 +151,7 @@ async def test_the_planner_asks_only_mx_a_and_aaaa() -> None:
 
 
 async def test_literals_alone_need_no_resolver() -> None:
-    planner = make_planner(targets=["192.0.2.9", "2001:db8::9"], ports=[25])
+    planner = make_planner(PlanInput(targets=["192.0.2.9", "2001:db8::9"], ports=[25]))
     assert planner.complete  # nothing to ask
     plan = await planner.resolve()
     assert rows(plan.specs) == [
@@ -202,14 +202,13 @@ async def test_the_plan_does_not_depend_on_the_order_answers_arrive(
     reference = await plan_for(**EVERYTHING)
     orders = set()
     for seed in range(8):
-        fake = FakeDNS(ZONE)
         delays = itertools.count(seed)
 
-        async def slowly(name: str, rdtype: str, fake=fake, delays=delays) -> Lookup:
+        async def slowly(name: str, rdtype: str, delays: Iterator[int] = delays) -> None:
             await trio.sleep((next(delays) * 37 % 13) / 10)
-            return await fake(name, rdtype)
 
-        plan = await build_plan(lookup=slowly, **EVERYTHING)  # type: ignore[arg-type]
+        fake = FakeDNS(ZONE, delay=slowly)
+        plan = await build_plan(PlanInput(**EVERYTHING), lookup=fake)  # type: ignore[arg-type]
         assert plan == reference
         orders.add(tuple(fake.answered))
     assert len(orders) > 1  # the answers really did arrive in different orders
@@ -217,7 +216,7 @@ async def test_the_plan_does_not_depend_on_the_order_answers_arrive(
 
 def test_a_partial_plan_only_grows_into_the_final_one() -> None:
     """Every probe of a partial plan is in the final plan: a probe started early is kept."""
-    planner = make_planner(lookup=FakeDNS(ZONE), **EVERYTHING)  # type: ignore[arg-type]
+    planner = make_planner(PlanInput(**EVERYTHING), lookup=FakeDNS(ZONE))  # type: ignore[arg-type]
     final = trio.run(planner.resolve)
     answers = planner._answers  # the planner's own record, in the order answers came
     final_probes = {probe_key(s) for s in final.specs}
@@ -245,7 +244,7 @@ def test_answers_do_not_reassemble_the_whole_plan(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(planner_module, "assemble", counting)
     fake = FakeDNS(ZONE)
-    planner = make_planner(lookup=fake, **EVERYTHING)  # type: ignore[arg-type]
+    planner = make_planner(PlanInput(**EVERYTHING), lookup=fake)  # type: ignore[arg-type]
     announced: list[ProbeSpec] = []
     plan = trio.run(planner.resolve, announced.append)
     assert len(fake.answered) > 20 and calls == 2

@@ -335,6 +335,21 @@ def test_a_catalog_with_its_own_sections_replaces_them_and_still_loads(tmp_path:
     assert s.whoami == (WhoamiMethod("google", "ns.whoami.test", "me.whoami.test", 5353),)
     assert [z.zone for z in s.dnsbl] == ["bl.test"]
     assert parse_catalog(text).providers[0].name == "x"  # the catalog loader accepts them
+    # The catalog as loaded carries them: no second read of the file (it is gone now).
+    loaded = parse_catalog(text, str(own))
+    own.unlink()
+    again = load_readiness_settings(own, catalog=loaded, dns_timeout=1)
+    assert (again.whoami, again.dnsbl) == (s.whoami, s.dnsbl)
+
+
+def test_a_bad_section_of_a_loaded_catalog_names_the_catalog_file() -> None:
+    text = (
+        '[[provider]]\nname = "x"\n[[provider.host]]\nhost = "mx.x.test"\nrole = "mx"\n'
+        "ports = [25]\n"
+        'source = "s"\n[[whoami]]\nstyle = "akamai"\nserver = "a.test"\nquery = "b.test"\n'
+    )
+    with pytest.raises(CatalogError, match=r"^own.toml: whoami #1: style 'akamai' is not one of"):
+        load_readiness_settings(None, catalog=parse_catalog(text, "own.toml"), dns_timeout=1)
 
 
 @pytest.mark.parametrize(
@@ -489,3 +504,30 @@ def test_checks_lists_one_row_per_check() -> None:
         f"dnsbl zen.spamhaus.org {ADDR}": False,
         f"dnsbl bl.test {ADDR}": None,
     }
+
+
+# --- one DNS seam for the planner and readiness -------------------------------------------
+
+
+async def test_the_planners_fake_dns_serves_readiness_too() -> None:
+    """Pipeline(lookup=) and ReadinessCheck(lookup=) take the same DnsLookup."""
+    from tests.fake_dns import ZONE, FakeDNS
+
+    fake = FakeDNS({**ZONE, "7.100.51.198.in-addr.arpa": {"PTR": ["mail.good.test"]}})
+    check = ReadinessCheck(_settings(public_ips=(ADDR,), dnsbl=()), lookup=fake)
+    done = trio.Event()
+    done.set()
+    await check.run(done)
+    assert ("7.100.51.198.in-addr.arpa", "PTR") in fake.asked
+    assert ("mail.good.test", "A") in fake.asked
+    assert check.result().ptr[0].names == ("mail.good.test",)
+
+
+async def test_answers_are_bounded_before_readiness_reads_them() -> None:
+    many = DnsAnswer("ok", tuple(f"n{i}.{'x' * 300}.test" for i in range(50)), "a\nb\x1b[2J")
+    check = ReadinessCheck(_settings(public_ips=(ADDR,), dnsbl=()), lookup=FakeDns({}))
+    check._lookup = FakeDns({("7.100.51.198.in-addr.arpa", "PTR"): many})
+    answer = await check._query("7.100.51.198.in-addr.arpa", "PTR")
+    assert len(answer.values) == 16 and answer.truncated
+    assert all(len(v) == 255 for v in answer.values)
+    assert answer.message == "a b\\x1b[2J"

@@ -18,13 +18,8 @@ import trio.testing
 
 from portprobe.model import DNSQuery, Plan, ProbeSpec
 from portprobe.targets.catalog import Catalog, load_catalog, parse_catalog
-from portprobe.targets.resolve import (
-    InputError,
-    build_plan,
-    format_nameserver,
-    parse_nameserver,
-    parse_target,
-)
+from portprobe.targets.names import InputError, format_nameserver, parse_nameserver, parse_target
+from portprobe.targets.resolve import PlanInput, build_plan
 from tests.dns_server import DNSServer, SilentDNSServer
 
 ALL = (25, 465, 587, 2525)
@@ -142,7 +137,7 @@ def test_parse_nameserver_rejects(text: str) -> None:
 
 
 async def test_domain_mx_sorted_by_preference_then_name(dns_server: DNSServer) -> None:
-    plan = await build_plan(domains=["good.test"], nameservers=[dns_server.address])
+    plan = await build_plan(PlanInput(domains=["good.test"], nameservers=[dns_server.address]))
     server = format_nameserver(*dns_server.address)
     assert queries(plan) == [
         ("good.test", "MX", "ok", ("10 mx1.good.test.", "20 mx0.good.test.", "20 mx2.good.test.")),
@@ -170,7 +165,7 @@ async def test_domain_mx_sorted_by_preference_then_name(dns_server: DNSServer) -
 
 
 async def test_null_mx_is_recorded_and_nothing_probed(dns_server: DNSServer) -> None:
-    plan = await build_plan(domains=["nullmx.test"], nameservers=[dns_server.address])
+    plan = await build_plan(PlanInput(domains=["nullmx.test"], nameservers=[dns_server.address]))
     assert queries(plan) == [("nullmx.test", "MX", "null-mx", ("0 .",))]
     assert "RFC 7505" in (plan.dns[0].message or "")
     assert plan.specs == () and plan.unresolved == ()
@@ -180,7 +175,9 @@ async def test_null_mx_is_recorded_and_nothing_probed(dns_server: DNSServer) -> 
 
 
 async def test_no_mx_falls_back_to_the_domains_addresses(dns_server: DNSServer) -> None:
-    plan = await build_plan(domains=["nomx.test"], ports=[25], nameservers=[dns_server.address])
+    plan = await build_plan(
+        PlanInput(domains=["nomx.test"], ports=[25], nameservers=[dns_server.address])
+    )
     assert queries(plan) == [
         ("nomx.test", "MX", "nodata", ()),
         ("nomx.test", "A", "ok", ("198.51.100.5",)),
@@ -200,7 +197,9 @@ async def test_no_mx_falls_back_to_the_domains_addresses(dns_server: DNSServer) 
 async def test_failed_mx_lookup_gives_unresolved_specs(
     dns_server: DNSServer, domain: str, outcome: str
 ) -> None:
-    plan = await build_plan(domains=[domain], ports=[25, 587], nameservers=[dns_server.address])
+    plan = await build_plan(
+        PlanInput(domains=[domain], ports=[25, 587], nameservers=[dns_server.address])
+    )
     assert queries(plan) == [(domain, "MX", outcome, ())]  # no address lookups after it
     assert plan.specs == ()
     assert rows(plan.unresolved) == [(domain, None, None, 25), (domain, None, None, 587)]
@@ -209,14 +208,18 @@ async def test_failed_mx_lookup_gives_unresolved_specs(
 
 
 async def test_domain_that_exists_without_mx_or_address(dns_server: DNSServer) -> None:
-    plan = await build_plan(domains=["empty.test"], ports=[25], nameservers=[dns_server.address])
+    plan = await build_plan(
+        PlanInput(domains=["empty.test"], ports=[25], nameservers=[dns_server.address])
+    )
     assert [q.outcome for q in plan.dns] == ["nodata", "nodata", "nodata"]
     assert plan.specs == ()
     assert rows(plan.unresolved) == [("empty.test", None, None, 25)]
 
 
 async def test_mx_hosts_that_do_not_resolve(dns_server: DNSServer) -> None:
-    plan = await build_plan(domains=["mxbroken.test"], ports=[25], nameservers=[dns_server.address])
+    plan = await build_plan(
+        PlanInput(domains=["mxbroken.test"], ports=[25], nameservers=[dns_server.address])
+    )
     outcomes = {(q.name, q.rdtype): q.outcome for q in plan.dns}
     assert outcomes == {
         ("mxbroken.test", "MX"): "ok",
@@ -239,11 +242,13 @@ async def test_mx_hosts_that_do_not_resolve(dns_server: DNSServer) -> None:
 
 async def test_max_mx_limits_hosts_and_says_so(dns_server: DNSServer) -> None:
     plan = await build_plan(
-        domains=["manymx.test"],
-        ports=[25],
-        families=["ipv4"],
-        max_mx=2,
-        nameservers=[dns_server.address],
+        PlanInput(
+            domains=["manymx.test"],
+            ports=[25],
+            families=["ipv4"],
+            max_mx=2,
+            nameservers=[dns_server.address],
+        )
     )
     assert [s.host for s in plan.specs] == ["m1.manymx.test", "m2.manymx.test"]
     assert [q.name for q in plan.dns] == ["manymx.test", "m1.manymx.test", "m2.manymx.test"]
@@ -253,7 +258,9 @@ async def test_max_mx_limits_hosts_and_says_so(dns_server: DNSServer) -> None:
 
 
 async def test_mx_pointing_at_a_cname_chain(dns_server: DNSServer) -> None:
-    plan = await build_plan(domains=["mxchain.test"], ports=[25], nameservers=[dns_server.address])
+    plan = await build_plan(
+        PlanInput(domains=["mxchain.test"], ports=[25], nameservers=[dns_server.address])
+    )
     assert rows(plan.specs) == [
         ("chain.test", "203.0.113.7", "ipv4", 25),
         ("chain.test", "2001:db8::7", "ipv6", 25),
@@ -264,7 +271,9 @@ async def test_mx_pointing_at_a_cname_chain(dns_server: DNSServer) -> None:
 
 
 async def test_cname_chain_is_followed_and_noted(dns_server: DNSServer) -> None:
-    plan = await build_plan(targets=["chain.test"], ports=[587], nameservers=[dns_server.address])
+    plan = await build_plan(
+        PlanInput(targets=["chain.test"], ports=[587], nameservers=[dns_server.address])
+    )
     assert queries(plan) == [
         ("chain.test", "A", "ok", ("203.0.113.7",)),
         ("chain.test", "AAAA", "ok", ("2001:db8::7",)),
@@ -274,14 +283,18 @@ async def test_cname_chain_is_followed_and_noted(dns_server: DNSServer) -> None:
 
 
 async def test_dangling_cname_is_nxdomain(dns_server: DNSServer) -> None:
-    plan = await build_plan(targets=["dangling.test"], ports=[25], nameservers=[dns_server.address])
+    plan = await build_plan(
+        PlanInput(targets=["dangling.test"], ports=[25], nameservers=[dns_server.address])
+    )
     assert [q.outcome for q in plan.dns] == ["nxdomain", "nxdomain"]
     assert rows(plan.unresolved) == [("dangling.test", None, None, 25)]
 
 
 async def test_truncated_udp_answer_is_retried_over_tcp(dns_server: DNSServer) -> None:
     plan = await build_plan(
-        targets=["big.test"], ports=[25], families=["ipv4"], nameservers=[dns_server.address]
+        PlanInput(
+            targets=["big.test"], ports=[25], families=["ipv4"], nameservers=[dns_server.address]
+        )
     )
     assert query(plan, "big.test", "A").outcome == "ok"
     assert rows(plan.specs) == [
@@ -294,11 +307,13 @@ async def test_truncated_udp_answer_is_retried_over_tcp(dns_server: DNSServer) -
 
 async def test_max_addresses_keeps_the_lowest(dns_server: DNSServer) -> None:
     plan = await build_plan(
-        targets=["many.test"],
-        ports=[25],
-        families=["ipv4"],
-        max_addresses=2,
-        nameservers=[dns_server.address],
+        PlanInput(
+            targets=["many.test"],
+            ports=[25],
+            families=["ipv4"],
+            max_addresses=2,
+            nameservers=[dns_server.address],
+        )
     )
     assert [s.address for s in plan.specs] == ["192.0.2.1", "192.0.2.2"]
     assert len(query(plan, "many.test", "A").answers) == 6  # the evidence keeps them all
@@ -309,10 +324,12 @@ async def test_max_addresses_keeps_the_lowest(dns_server: DNSServer) -> None:
 
 async def test_family_filter_queries_only_that_family(dns_server: DNSServer) -> None:
     plan = await build_plan(
-        targets=["v4only.test", "v6only.test"],
-        ports=[25],
-        families=["ipv6"],
-        nameservers=[dns_server.address],
+        PlanInput(
+            targets=["v4only.test", "v6only.test"],
+            ports=[25],
+            families=["ipv6"],
+            nameservers=[dns_server.address],
+        )
     )
     assert queries(plan) == [
         ("v4only.test", "AAAA", "nodata", ()),
@@ -325,10 +342,12 @@ async def test_family_filter_queries_only_that_family(dns_server: DNSServer) -> 
 
 async def test_ip_literals_need_no_dns_and_obey_the_family_filter() -> None:
     plan = await build_plan(
-        targets=["192.0.2.7", "[2001:db8::7]", "2001:DB8::7"],
-        ports=[25, 465],
-        families=["ipv4"],
-        nameservers=[("127.0.0.1", 9)],
+        PlanInput(
+            targets=["192.0.2.7", "[2001:db8::7]", "2001:DB8::7"],
+            ports=[25, 465],
+            families=["ipv4"],
+            nameservers=[("127.0.0.1", 9)],
+        )
     )
     assert plan.dns == ()
     assert rows(plan.specs) == [
@@ -337,13 +356,20 @@ async def test_ip_literals_need_no_dns_and_obey_the_family_filter() -> None:
     ]
     assert plan.specs[0].provider == "192.0.2.7"
     assert plan.notes == ("2001:db8::7: an ipv6 address, skipped by the address-family filter",)
-    both = await build_plan(targets=["[2001:db8::7]"], ports=[25], nameservers=[("127.0.0.1", 9)])
+    both = await build_plan(
+        PlanInput(targets=["[2001:db8::7]"], ports=[25], nameservers=[("127.0.0.1", 9)])
+    )
     assert rows(both.specs) == [("2001:db8::7", "2001:db8::7", "ipv6", 25)]
 
 
 async def test_port_map_sets_the_dialled_port() -> None:
     plan = await build_plan(
-        targets=["127.0.0.1"], ports=[25, 587], port_map={25: 20025}, nameservers=[("127.0.0.1", 9)]
+        PlanInput(
+            targets=["127.0.0.1"],
+            ports=[25, 587],
+            port_map={25: 20025},
+            nameservers=[("127.0.0.1", 9)],
+        )
     )
     assert [(s.port, s.connect_port, s.dial_port, s.mode) for s in plan.specs] == [
         (25, 20025, 20025, "starttls"),
@@ -353,10 +379,12 @@ async def test_port_map_sets_the_dialled_port() -> None:
 
 async def test_specs_are_deduplicated_first_one_wins(dns_server: DNSServer) -> None:
     plan = await build_plan(
-        domains=["good.test", "GOOD.test."],
-        targets=["mx1.good.test"],
-        ports=[25],
-        nameservers=[dns_server.address],
+        PlanInput(
+            domains=["good.test", "GOOD.test."],
+            targets=["mx1.good.test"],
+            ports=[25],
+            nameservers=[dns_server.address],
+        )
     )
     assert len(plan.specs) == 4
     assert {s.target for s in plan.specs} == {"good.test"}
@@ -370,7 +398,9 @@ async def test_silent_nameserver_is_a_timeout_not_a_hang() -> None:
     """Real sockets, real time: the outcome is the point here, the bound is pinned below."""
     with SilentDNSServer() as silent:
         plan = await build_plan(
-            domains=["good.test"], ports=[25], nameservers=[silent.address], dns_timeout=0.5
+            PlanInput(
+                domains=["good.test"], ports=[25], nameservers=[silent.address], dns_timeout=0.5
+            )
         )
     assert queries(plan) == [("good.test", "MX", "timeout", ())]
     assert plan.dns[0].message == "no answer within 0.5 s"
@@ -390,28 +420,29 @@ async def test_a_lookup_is_bounded_even_when_dnspython_hangs(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """The trio backstop: dns_timeout plus a fixed grace, on the mock clock (no sockets)."""
-    from portprobe.targets.lookup import _BACKSTOP_GRACE, Lookups
+    from portprobe.probe.dnsclient import BACKSTOP_GRACE, DnsClient
 
-    lookups = Lookups([("127.0.0.1", 9)], 2.0, "/nonexistent")
-    lookups.resolver = _HangingResolver()  # type: ignore[assignment]
+    client = DnsClient([("127.0.0.1", 9)], 2.0, "/nonexistent")
+    client.configure()
+    client.resolver = _HangingResolver()  # type: ignore[assignment]
     started = trio.current_time()
-    result = await lookups.lookup("good.test", "MX")
-    assert trio.current_time() - started == pytest.approx(2.0 + _BACKSTOP_GRACE)
-    assert result.query.outcome == "timeout"
-    assert result.query.message == "no answer within 2 s"
-    assert result.query.elapsed_ms == pytest.approx((2.0 + _BACKSTOP_GRACE) * 1000)
+    result = await client.query("good.test", "MX")
+    assert trio.current_time() - started == pytest.approx(2.0 + BACKSTOP_GRACE)
+    assert result.outcome == "timeout"
+    assert result.message == "no answer within 2 s"
+    assert result.elapsed_ms == pytest.approx((2.0 + BACKSTOP_GRACE) * 1000)
 
 
 async def test_second_nameserver_answers_when_the_first_is_silent(dns_server: DNSServer) -> None:
     with SilentDNSServer() as silent:
         plan = await build_plan(
-            targets=["v4only.test"],
-            ports=[25],
-            families=["ipv4"],
-            nameservers=[silent.address, dns_server.address],
-            # 3 s: each server gets 0.5 s per try, so the answer has 2.5 s of slack even
-            # on a busy machine (the silent server costs one try, then the next answers).
-            dns_timeout=3.0,
+            PlanInput(
+                targets=["v4only.test"],
+                ports=[25],
+                families=["ipv4"],
+                nameservers=[silent.address, dns_server.address],
+                dns_timeout=3.0,
+            )
         )
     assert queries(plan) == [("v4only.test", "A", "ok", ("192.0.2.44",))]
     assert plan.dns[0].nameserver == format_nameserver(*dns_server.address)
@@ -419,7 +450,7 @@ async def test_second_nameserver_answers_when_the_first_is_silent(dns_server: DN
 
 async def test_missing_resolv_conf_is_evidence_not_a_crash(tmp_path: Path) -> None:
     plan = await build_plan(
-        domains=["good.test"], ports=[25], resolv_conf=str(tmp_path / "resolv.conf")
+        PlanInput(domains=["good.test"], ports=[25], resolv_conf=str(tmp_path / "resolv.conf"))
     )
     assert queries(plan) == [("good.test", "MX", "error", ())]
     assert "no usable system resolver configuration" in (plan.dns[0].message or "")
@@ -461,7 +492,9 @@ source = "test"
 async def test_catalog_plan(dns_server: DNSServer) -> None:
     catalog = parse_catalog(USER_CATALOG, "user.toml")
     plan = await build_plan(
-        catalog=catalog, ports=[25, 465], families=["ipv4"], nameservers=[dns_server.address]
+        PlanInput(
+            catalog=catalog, ports=[25, 465], families=["ipv4"], nameservers=[dns_server.address]
+        )
     )
     assert [(s.target, s.provider, s.host, s.address, s.port, s.negative) for s in plan.specs] == [
         ("alpha", "alpha", "mx1.good.test", "192.0.2.10", 25, False),
@@ -479,11 +512,13 @@ async def test_catalog_plan(dns_server: DNSServer) -> None:
 async def test_domains_or_targets_replace_the_catalog(dns_server: DNSServer) -> None:
     catalog = parse_catalog(USER_CATALOG, "user.toml")
     plan = await build_plan(
-        targets=["v4only.test"],
-        catalog=catalog,
-        ports=[25],
-        families=["ipv4"],
-        nameservers=[dns_server.address],
+        PlanInput(
+            targets=["v4only.test"],
+            catalog=catalog,
+            ports=[25],
+            families=["ipv4"],
+            nameservers=[dns_server.address],
+        )
     )
     assert [s.provider for s in plan.specs] == ["v4only.test"]
 
@@ -504,7 +539,7 @@ async def test_bad_input_raises_input_error_before_any_lookup(
     kwargs: dict[str, object], problem: str
 ) -> None:
     with pytest.raises(InputError, match=problem):
-        await build_plan(nameservers=[("127.0.0.1", 9)], **kwargs)  # type: ignore[arg-type]
+        await build_plan(PlanInput(nameservers=[("127.0.0.1", 9)], **kwargs))  # type: ignore[arg-type]
 
 
 def builtin_catalog_zone(catalog: Catalog) -> str:
@@ -541,7 +576,7 @@ def builtin_catalog_zone(catalog: Catalog) -> str:
 async def test_builtin_catalog_plan_against_loopback_dns() -> None:
     catalog = load_catalog()
     with DNSServer(builtin_catalog_zone(catalog), origin=".", servfail=(), truncate=()) as server:
-        plan = await build_plan(catalog=catalog, nameservers=[server.address])
+        plan = await build_plan(PlanInput(catalog=catalog, nameservers=[server.address]))
     assert plan.unresolved == ()
     assert all(q.outcome == "ok" for q in plan.dns)
     assert {s.provider for s in plan.specs} == {p.name for p in catalog.providers}
@@ -567,7 +602,9 @@ async def test_builtin_catalog_plan_against_loopback_dns() -> None:
 async def test_localhost_is_loopback_without_dns() -> None:
     with SilentDNSServer() as silent:
         plan = await build_plan(
-            targets=["localhost", "smtp.localhost"], ports=[25], nameservers=[silent.address]
+            PlanInput(
+                targets=["localhost", "smtp.localhost"], ports=[25], nameservers=[silent.address]
+            )
         )
     assert silent.queries == 0
     assert rows(plan.specs) == [

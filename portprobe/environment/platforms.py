@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, Final, Literal, get_args
 
 from portprobe import errors
-from portprobe.datafile import DataFileProblem, parse_toml, read_text
+from portprobe.datafile import At, DataFileProblem, Table, TableChecker, parse_toml, read_text
 from portprobe.environment.model import CI_SYSTEMS, PLATFORMS, CISystem, Platform
 from portprobe.vocab import MAIL_PORTS
 
@@ -43,6 +42,13 @@ DMI_FILES: Final = (
     "chassis_asset_tag",
 )
 _MATCH_KEYS: Final = (*DMI_FILES, "ptr", "env")
+_POLICY_KEYS: Final = ("blocked", "unblock", "how", "source", "read", "verified")
+_ENTRY_KEYS: Final = (
+    *("id", "platform", "label", "kind", "ci", "relay", "yields_to", "confirm_dmi"),
+    *_POLICY_KEYS,
+    *("match", "variant"),
+)
+_VARIANT_KEYS: Final = ("id", "label", *_POLICY_KEYS)
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -177,365 +183,187 @@ def parse_platforms(text: str, path: str = "<platforms>") -> PlatformCatalog:
     except DataFileProblem as exc:
         where = path if exc.line is None else f"{path}:{exc.line}"
         raise errors.CatalogError(f"{where}: {exc.problem}") from None
-    return _Checker(text, path).catalog(data)
+    # nested: an entry's keys are found in its sub-tables too ([platform.match]'s env).
+    return _catalog(TableChecker(text, path, nested=True), data)
 
 
-class _Checker:
-    """Schema checks; each failure is located in the source text when possible."""
-
-    def __init__(self, text: str, path: str) -> None:
-        self.lines = text.splitlines()
-        self.path = path
-
-    def _entry_span(self, entry: int | None) -> tuple[int, int]:
-        """1-based first and last line of the ``entry``-th ``[[platform]]`` block."""
-        if entry is None:
-            return 1, len(self.lines)
-        starts = [n for n, raw in enumerate(self.lines, 1) if _header(raw) == "[[platform]]"] + [
-            len(self.lines) + 1
-        ]
-        if entry + 1 >= len(starts):
-            return 1, len(self.lines)
-        return starts[entry], starts[entry + 1] - 1
-
-    def _line(self, entry: int | None, key: str | None, variant: int | None) -> int:
-        first, last = self._entry_span(entry)
-        if variant is not None:
-            seen = -1
-            for number in range(first, last + 1):
-                if _header(self.lines[number - 1]) == "[[platform.variant]]":
-                    seen += 1
-                    if seen == variant:
-                        first = number
-                        break
-        if key is None:
-            return first
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for number in range(first, last + 1):
-            if number > first and variant is not None and _header(self.lines[number - 1]):
-                break  # the next table: the key is not in this variant
-            if pattern.match(self.lines[number - 1]):
-                return number
-        return first
-
-    def fail(
-        self,
-        problem: str,
-        entry: int | None = None,
-        key: str | None = None,
-        variant: int | None = None,
-    ) -> errors.CatalogError:
-        line = self._line(entry, key, variant)
-        return errors.CatalogError(f"{self.path}:{line}: {problem}")
-
-    # -- checking ---------------------------------------------------------------------
-
-    def catalog(self, data: Mapping[str, Any]) -> PlatformCatalog:
-        for key in data:
-            if key not in ("schema", "platform"):
-                raise self.fail(f"unknown key {key!r} (expected one of: platform, schema)")
-        schema = data.get("schema", SCHEMA_VERSION)
-        if schema != SCHEMA_VERSION or isinstance(schema, bool):
-            raise self.fail(
-                f"schema {schema!r} is not supported (only {SCHEMA_VERSION})", key="schema"
+def _catalog(check: TableChecker, data: Table) -> PlatformCatalog:
+    check.known_keys(data, ("schema", "platform"), "")
+    schema = data.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        raise check.fail(
+            f"schema {schema!r} is not supported (only {SCHEMA_VERSION})", key="schema"
+        )
+    raw_entries = data.get("platform")
+    if not isinstance(raw_entries, list) or not raw_entries:
+        raise check.fail("no [[platform]] tables: the file lists no platform")
+    entries: list[PlatformInfo] = []
+    for index, raw in enumerate(raw_entries):
+        entry = _entry(check, raw, (("platform", index),), index)
+        if any(e.id == entry.id for e in entries):
+            raise check.fail(
+                f'platform "{entry.id}" is defined twice', (("platform", index),), "id"
             )
-        raw_entries = data.get("platform")
-        if not isinstance(raw_entries, list) or not raw_entries:
-            raise self.fail("no [[platform]] tables: the file lists no platform")
-        entries: list[PlatformInfo] = []
-        for index, raw in enumerate(raw_entries):
-            entry = self._entry(index, raw)
-            if any(e.id == entry.id for e in entries):
-                raise self.fail(f'platform "{entry.id}" is defined twice', index, "id")
-            entries.append(entry)
-        ids = {e.id for e in entries}
-        for index, entry in enumerate(entries):
-            for other in entry.yields_to:
-                if other not in ids:
-                    raise self.fail(
-                        f'platform "{entry.id}": yields_to names no platform "{other}"',
-                        index,
-                        "yields_to",
-                    )
-        return PlatformCatalog(tuple(entries), self.path)
+        entries.append(entry)
+    ids = {e.id for e in entries}
+    for index, entry in enumerate(entries):
+        for other in entry.yields_to:
+            if other not in ids:
+                raise check.fail(
+                    f'platform "{entry.id}": yields_to names no platform "{other}"',
+                    (("platform", index),),
+                    "yields_to",
+                )
+    return PlatformCatalog(tuple(entries), check.path)
 
-    def _entry(self, index: int, raw: Any) -> PlatformInfo:
-        if not isinstance(raw, dict):
-            raise self.fail(f"platform #{index + 1} is not a table", index)
-        entry_id = raw.get("id")
-        if not isinstance(entry_id, str) or not _ID.fullmatch(entry_id):
-            raise self.fail(
-                f"platform #{index + 1}: id must be lower-case letters, digits and '-', "
-                f"not {entry_id!r}",
-                index,
-                "id",
-            )
-        where = f'platform "{entry_id}"'
-        allowed = {
+
+def _entry(check: TableChecker, value: object, at: At, index: int) -> PlatformInfo:
+    raw = check.table(value, f"platform #{index + 1} is not a table", at)
+    entry_id = raw.get("id")
+    if not isinstance(entry_id, str) or not _ID.fullmatch(entry_id):
+        raise check.fail(
+            f"platform #{index + 1}: id must be lower-case letters, digits and '-', "
+            f"not {entry_id!r}",
+            at,
             "id",
-            "platform",
-            "label",
-            "kind",
-            "ci",
-            "blocked",
-            "unblock",
-            "how",
-            "relay",
-            "source",
-            "read",
-            "verified",
-            "yields_to",
-            "confirm_dmi",
-            "match",
-            "variant",
-        }
-        self._unknown(raw, allowed, where, index)
-        platform = raw.get("platform")
-        if platform not in PLATFORMS:
-            raise self.fail(
-                f"{where}: platform must be one of {', '.join(PLATFORMS)}, not {platform!r}",
-                index,
-                "platform",
-            )
-        kind = raw.get("kind")
-        if kind not in KINDS:
-            raise self.fail(
-                f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}", index, "kind"
-            )
-        ci = raw.get("ci")
-        if kind == "ci" and ci not in CI_SYSTEMS:
-            raise self.fail(
-                f'{where}: a kind "ci" entry needs ci, one of {", ".join(CI_SYSTEMS)}, not {ci!r}',
-                index,
-                "ci" if "ci" in raw else "kind",
-            )
-        if kind == "cloud" and ci is not None:
-            raise self.fail(f'{where}: ci is only for kind "ci" entries', index, "ci")
-        label = self._text(raw, "label", where, index, required=True)
-        relay = self._text(raw, "relay", where, index, required=False)
-        policy = self._policy(raw, where, index, None, None)
-        yields_to = raw.get("yields_to", [])
-        if not isinstance(yields_to, list) or not all(isinstance(y, str) for y in yields_to):
-            raise self.fail(f"{where}: yields_to must be a list of ids", index, "yields_to")
-        confirm_dmi = raw.get("confirm_dmi", False)
-        if not isinstance(confirm_dmi, bool):
-            raise self.fail(f"{where}: confirm_dmi must be true or false", index, "confirm_dmi")
-        match = self._match(raw.get("match", {}), where, index, cast(Kind, kind))
-        raw_variants = raw.get("variant", [])
-        if not isinstance(raw_variants, list):
-            raise self.fail(f"{where}: variant must be [[platform.variant]] tables", index)
-        variants: list[Variant] = []
-        for number, raw_variant in enumerate(raw_variants):
-            variant = self._variant(raw_variant, where, index, number, policy)
-            if any(v.id == variant.id for v in variants):
-                raise self.fail(
-                    f'{where}: variant "{variant.id}" is defined twice', index, "id", number
-                )
-            variants.append(variant)
-        return PlatformInfo(
-            id=entry_id,
-            platform=cast(Platform, platform),
-            label=label or entry_id,
-            kind=cast(Kind, kind),
-            policy=policy,
-            match=match,
-            ci=cast(CISystem | None, ci),
-            relay=relay,
-            variants=tuple(variants),
-            yields_to=tuple(yields_to),
-            confirm_dmi=confirm_dmi,
         )
-
-    def _variant(self, raw: Any, where: str, index: int, number: int, parent: Policy) -> Variant:
-        if not isinstance(raw, dict):
-            raise self.fail(f"{where}: variant #{number + 1} is not a table", index)
-        allowed = {"id", "label", "blocked", "unblock", "how", "source", "read", "verified"}
-        variant_id = raw.get("id")
-        if not isinstance(variant_id, str) or not _ID.fullmatch(variant_id):
-            raise self.fail(
-                f"{where}: variant #{number + 1}: id must be lower-case letters, digits and "
-                f"'-', not {variant_id!r}",
-                index,
-                "id",
-                number,
-            )
-        where = f'{where}, variant "{variant_id}"'
-        self._unknown(raw, allowed, where, index, number)
-        label = self._text(raw, "label", where, index, required=True, variant=number)
-        policy = self._policy(raw, where, index, number, parent)
-        return Variant(id=variant_id, label=label or variant_id, policy=policy)
-
-    def _unknown(
-        self,
-        raw: Mapping[str, Any],
-        allowed: set[str],
-        where: str,
-        index: int,
-        variant: int | None = None,
-    ) -> None:
-        for key in raw:
-            if key not in allowed:
-                raise self.fail(
-                    f"{where}: unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})",
-                    index,
-                    key,
-                    variant,
-                )
-
-    def _text(
-        self,
-        raw: Mapping[str, Any],
-        key: str,
-        where: str,
-        index: int,
-        *,
-        required: bool,
-        variant: int | None = None,
-    ) -> str | None:
-        value = raw.get(key)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(
-                f"{where}: {key} must be a non-empty string",
-                index,
-                key if key in raw else None,
-                variant,
-            )
-        return value.strip()
-
-    def _policy(
-        self,
-        raw: Mapping[str, Any],
-        where: str,
-        index: int,
-        variant: int | None,
-        parent: Policy | None,
-    ) -> Policy:
-        """The policy keys of an entry; a variant inherits source/read/verified."""
-
-        def text(key: str) -> str:
-            if parent is not None and key == "source" and key not in raw:
-                return parent.source
-            value = self._text(raw, key, where, index, required=True, variant=variant)
-            return value or ""
-
-        blocked = raw.get("blocked")
-        allowed_ports = ", ".join(str(p) for p in MAIL_PORTS)
-        if not isinstance(blocked, list):
-            raise self.fail(
-                f"{where}: blocked must be a list of ports ([] for none)",
-                index,
-                "blocked" if "blocked" in raw else None,
-                variant,
-            )
-        for port in blocked:
-            if type(port) is not int or port not in MAIL_PORTS:
-                raise self.fail(
-                    f"{where}: port {port!r} is not one of {allowed_ports}",
-                    index,
-                    "blocked",
-                    variant,
-                )
-        if len(set(blocked)) != len(blocked):
-            raise self.fail(
-                f"{where}: a port is listed twice in blocked", index, "blocked", variant
-            )
-        unblock = raw.get("unblock")
-        if unblock not in UNBLOCKS:
-            raise self.fail(
-                f"{where}: unblock must be one of {', '.join(UNBLOCKS)}, not {unblock!r}",
-                index,
-                "unblock" if "unblock" in raw else None,
-                variant,
-            )
-        if unblock == "not-blocked" and 25 in blocked:
-            raise self.fail(
-                f'{where}: unblock "not-blocked" contradicts port 25 in blocked',
-                index,
-                "unblock",
-                variant,
-            )
-        how = text("how")
-        source = text("source")
-        if not re.match(r"https?://\S+$", source):
-            raise self.fail(
-                f"{where}: source must be the address of the page the policy comes from, "
-                f"not {source!r}",
-                index,
-                "source",
-                variant,
-            )
-        read = raw.get("read", parent.read if parent is not None else None)
-        if not isinstance(read, date) or hasattr(read, "hour"):
-            raise self.fail(
-                f"{where}: read must be a TOML date (YYYY-MM-DD) saying when the source was "
-                f"read, not {read!r}",
-                index,
-                "read" if "read" in raw else None,
-                variant,
-            )
-        verified = raw.get("verified", parent.verified if parent is not None else None)
-        if not isinstance(verified, bool):
-            raise self.fail(
-                f"{where}: verified must be true or false (false: no primary source)",
-                index,
-                "verified" if "verified" in raw else None,
-                variant,
-            )
-        return Policy(
-            blocked=tuple(sorted(blocked, key=MAIL_PORTS.index)),
-            unblock=cast(Unblock, unblock),
-            how=how,
-            source=source,
-            read=read,
-            verified=verified,
+    where = f'platform "{entry_id}"'
+    check.known_keys(raw, _ENTRY_KEYS, where, at)
+    platform = check.one_of(raw, "platform", PLATFORMS, where, at)
+    kind = check.one_of(raw, "kind", KINDS, where, at)
+    ci = raw.get("ci")
+    if kind == "ci" and ci not in CI_SYSTEMS:
+        raise check.fail(
+            f'{where}: a kind "ci" entry needs ci, one of {", ".join(CI_SYSTEMS)}, not {ci!r}',
+            at,
+            "ci" if "ci" in raw else "kind",
         )
+    if kind == "cloud" and ci is not None:
+        raise check.fail(f'{where}: ci is only for kind "ci" entries', at, "ci")
+    label = check.text(raw, "label", where, at, required=True)
+    relay = check.text(raw, "relay", where, at, required=False)
+    policy = _policy(check, raw, where, at, None)
+    yields_to = check.strings(raw, "yields_to", f"{where}: yields_to must be a list of ids", at)
+    confirm_dmi = check.boolean(raw, "confirm_dmi", where, at, default=False)
+    match = _match(check, raw.get("match", {}), where, at, kind)
+    raw_variants = raw.get("variant", [])
+    if not isinstance(raw_variants, list):
+        raise check.fail(f"{where}: variant must be [[platform.variant]] tables", at)
+    variants: list[Variant] = []
+    for number, raw_variant in enumerate(raw_variants):
+        variant_at: At = (*at, ("variant", number))
+        variant = _variant(check, raw_variant, where, variant_at, number, policy)
+        if any(v.id == variant.id for v in variants):
+            raise check.fail(f'{where}: variant "{variant.id}" is defined twice', variant_at, "id")
+        variants.append(variant)
+    return PlatformInfo(
+        id=entry_id,
+        platform=platform,
+        label=label or entry_id,
+        kind=kind,
+        policy=policy,
+        match=match,
+        ci=next((c for c in CI_SYSTEMS if c == ci), None),
+        relay=relay,
+        variants=tuple(variants),
+        yields_to=yields_to,
+        confirm_dmi=bool(confirm_dmi),
+    )
 
-    def _match(self, raw: Any, where: str, index: int, kind: Kind) -> Recognition:
-        if not isinstance(raw, dict):
-            raise self.fail(f"{where}: match must be a table", index, "match")
-        for key in raw:
-            if key not in _MATCH_KEYS:
-                raise self.fail(
-                    f"{where}, match: unknown key {key!r} (expected one of: "
-                    f"{', '.join(sorted(_MATCH_KEYS))})",
-                    index,
-                    key,
-                )
-        dmi: list[tuple[str, tuple[str, ...]]] = []
-        for name in DMI_FILES:
-            if name in raw:
-                dmi.append((name, self._patterns(raw[name], f"{where}, match.{name}", index, name)))
-        ptr = self._patterns(raw.get("ptr", []), f"{where}, match.ptr", index, "ptr")
-        env = raw.get("env", {})
-        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-            raise self.fail(
-                f'{where}: match.env must be a table of VARIABLE = "value"', index, "env"
-            )
-        if kind == "ci" and not env:
-            raise self.fail(f'{where}: a kind "ci" entry needs match.env', index, "match")
-        if kind == "cloud" and env:
-            raise self.fail(f'{where}: match.env is only for kind "ci" entries', index, "env")
-        return Recognition(
-            dmi=tuple(dmi),
-            ptr=tuple(p.lower().rstrip(".") for p in ptr),
-            env=tuple(env.items()),
+
+def _variant(
+    check: TableChecker, value: object, where: str, at: At, number: int, parent: Policy
+) -> Variant:
+    raw = check.table(value, f"{where}: variant #{number + 1} is not a table", at[:1])
+    variant_id = raw.get("id")
+    if not isinstance(variant_id, str) or not _ID.fullmatch(variant_id):
+        raise check.fail(
+            f"{where}: variant #{number + 1}: id must be lower-case letters, digits and "
+            f"'-', not {variant_id!r}",
+            at,
+            "id",
         )
-
-    def _patterns(self, value: Any, where: str, index: int, key: str) -> tuple[str, ...]:
-        if (
-            not isinstance(value, list)
-            or not all(isinstance(v, str) and v.strip() for v in value)
-            or any(v.strip("*") == "" for v in value)
-        ):
-            raise self.fail(
-                f"{where} must be a list of non-empty strings (not just '*')", index, key
-            )
-        return tuple(v.strip() for v in value)
+    where = f'{where}, variant "{variant_id}"'
+    check.known_keys(raw, _VARIANT_KEYS, where, at)
+    label = check.text(raw, "label", where, at, required=True)
+    policy = _policy(check, raw, where, at, parent)
+    return Variant(id=variant_id, label=label or variant_id, policy=policy)
 
 
-def _header(raw: str) -> str:
-    """The table header on a line (``[[platform]]``), or ``""`` for any other line."""
-    line = raw.split("#", 1)[0].strip().replace(" ", "")
-    return line if line.startswith("[") else ""
+def _policy(check: TableChecker, raw: Table, where: str, at: At, parent: Policy | None) -> Policy:
+    """The policy keys of an entry; a variant inherits source/read/verified."""
+    blocked = check.ports(
+        raw, "blocked", where, at, allowed=MAIL_PORTS, required=True, allow_empty=True
+    )
+    unblock = check.one_of(raw, "unblock", UNBLOCKS, where, at)
+    if unblock == "not-blocked" and 25 in blocked:
+        raise check.fail(
+            f'{where}: unblock "not-blocked" contradicts port 25 in blocked', at, "unblock"
+        )
+    how = check.text(raw, "how", where, at, required=True) or ""
+    if parent is not None and "source" not in raw:
+        source = parent.source
+    else:
+        source = check.text(raw, "source", where, at, required=True) or ""
+    check.url(
+        source, "source", where, "source must be the address of the page the policy comes from", at
+    )
+    read = check.local_date(
+        raw,
+        "read",
+        where,
+        "read must be a TOML date (YYYY-MM-DD) saying when the source was read",
+        at,
+        default=parent.read if parent is not None else None,
+    )
+    verified = check.boolean(
+        raw,
+        "verified",
+        where,
+        at,
+        default=parent.verified if parent is not None else None,
+        required=True,
+        why=" (false: no primary source)",
+    )
+    return Policy(
+        blocked=blocked,
+        unblock=unblock,
+        how=how,
+        source=source,
+        read=read,
+        verified=bool(verified),
+    )
+
+
+def _match(check: TableChecker, value: object, where: str, at: At, kind: Kind) -> Recognition:
+    raw = check.table(value, f"{where}: match must be a table", at, "match")
+    check.known_keys(raw, _MATCH_KEYS, f"{where}, match", at)
+    dmi: list[tuple[str, tuple[str, ...]]] = []
+    for name in DMI_FILES:
+        if name in raw:
+            dmi.append((name, _patterns(check, raw[name], f"{where}, match.{name}", at, name)))
+    ptr = _patterns(check, raw.get("ptr", []), f"{where}, match.ptr", at, "ptr")
+    problem = f'{where}: match.env must be a table of VARIABLE = "value"'
+    env = check.table(raw.get("env", {}), problem, at, "env")
+    variables = tuple((name, v) for name, v in env.items() if isinstance(v, str))
+    if len(variables) != len(env):
+        raise check.fail(problem, at, "env")
+    if kind == "ci" and not env:
+        raise check.fail(f'{where}: a kind "ci" entry needs match.env', at, "match")
+    if kind == "cloud" and env:
+        raise check.fail(f'{where}: match.env is only for kind "ci" entries', at, "env")
+    return Recognition(
+        dmi=tuple(dmi),
+        ptr=tuple(p.lower().rstrip(".") for p in ptr),
+        env=variables,
+    )
+
+
+def _patterns(check: TableChecker, value: object, where: str, at: At, key: str) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and v.strip() for v in value)
+        or any(v.strip("*") == "" for v in value)
+    ):
+        raise check.fail(f"{where} must be a list of non-empty strings (not just '*')", at, key)
+    return tuple(v.strip() for v in value)

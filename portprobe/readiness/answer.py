@@ -1,26 +1,19 @@
-"""One DNS answer as the readiness checks read it (pure): the seam's return type."""
+"""One DNS answer as the readiness checks read it (pure).
+
+The type is the DNS client's own (:class:`portprobe.model.DnsAnswer`, one for the planner
+and readiness alike), and ``FAILED`` the outcomes that mean a lookup broke: named here
+for the readiness modules that read them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-#: How a query ended. ``nxdomain``/``nodata`` are answers ("no such record"); the other
-#: failures are RFC 7001's temporary errors.
-QueryOutcome = Literal["ok", "nxdomain", "nodata", "servfail", "timeout", "error"]
-FAILED: Final[frozenset[QueryOutcome]] = frozenset({"servfail", "timeout", "error"})
+from portprobe.model import DnsAnswer as DnsAnswer
+from portprobe.vocab import DNS_FAILED, DnsOutcome
 
+__all__ = ["FAILED", "DnsAnswer"]
 
-@dataclass(frozen=True)
-class DnsAnswer:
-    """``values``: addresses (A/AAAA), names without the final dot (PTR), or the strings
-    of each TXT record joined (TXT); already bounded in count and length by the seam."""
-
-    outcome: QueryOutcome
-    values: tuple[str, ...] = ()
-    message: str | None = None
-    truncated: bool = False  # the seam dropped values beyond its bound
-
-    @property
-    def answers(self) -> tuple[str, ...]:
-        return self.values
+#: ``nxdomain``/``nodata`` are answers ("no such record"); these are RFC 7001's
+#: temporary errors.
+FAILED: Final[frozenset[DnsOutcome]] = DNS_FAILED

@@ -1,6 +1,7 @@
 """Mail readiness I/O: whoami, PTR and forward confirmation, DNSBLs, concurrently (trio).
 
-Every lookup goes through one seam (:class:`ReadinessLookup`), is bounded by the DNS
+Every lookup goes through the one DNS seam (:class:`~portprobe.model.DnsLookup`, by
+default a :class:`~portprobe.probe.dnsclient.DnsClient`), is bounded by the DNS
 timeout, and never raises: a failure is an answer (``timeout``, ``servfail``) that ends
 as ``temperror`` or ``unknown``. Answers are bounded before anything reads them (values
 per answer, characters per value) and made visible before they go into a message, so a
@@ -14,24 +15,15 @@ addresses (``--public-ip``) skip the whoami queries.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Final
 
-import dns.asyncquery
-import dns.asyncresolver
 import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.nameserver
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
 import dns.reversename
 import trio
 
-from portprobe.model import ProbeResult
+from portprobe.model import DnsLookup, ProbeResult
 from portprobe.readiness.answer import FAILED, DnsAnswer
 from portprobe.readiness.assess import (
     MAX_PTR_NAMES,
@@ -50,7 +42,6 @@ from portprobe.readiness.model import (
 )
 from portprobe.readiness.names import echoed_address, generic_name
 from portprobe.readiness.settings import DnsblZone, ReadinessSettings, WhoamiMethod
-from portprobe.targets.lookup import make_resolver
 from portprobe.text import one_line, shorten, visible
 from portprobe.vocab import Family, VerdictWord
 
@@ -62,124 +53,31 @@ MAX_VALUE_CHARS: Final = 255
 MAX_ADDRESSES: Final = 6
 #: Echo sightings kept (one per family and address is all the report needs).
 MAX_ECHOES: Final = 8
-_BACKSTOP_GRACE: Final = 0.5
 _ADDRESS_TYPE: Final[dict[Family, str]] = {"ipv4": "A", "ipv6": "AAAA"}
-
-
-class ReadinessLookup(Protocol):
-    """The DNS seam: ``server`` None asks the configured resolver, else that server."""
-
-    async def query(
-        self, name: str, rdtype: str, server: tuple[str, int] | None = None
-    ) -> DnsAnswer: ...
 
 
 def _one_line(text: str) -> str:
     return shorten(visible(one_line(text)), 160)
 
 
-class DnspythonLookup:
-    """dnspython under trio; a lookup never raises and never outlives ``timeout``."""
-
-    def __init__(
-        self,
-        nameservers: Sequence[tuple[str, int]],
-        timeout: float,
-        resolv_conf: str = "/etc/resolv.conf",
-    ) -> None:
-        self.timeout = timeout
-        self.setup_error: str | None = None
-        self.resolver: dns.asyncresolver.Resolver | None = None
-        try:
-            resolver = make_resolver(nameservers, resolv_conf)
-        except (dns.exception.DNSException, OSError, ValueError) as exc:
-            self.setup_error = _one_line(f"no usable resolver ({resolv_conf}): {exc}")
-            return
-        resolver.cache = None
-        resolver.retry_servfail = False
-        resolver.lifetime = timeout
-        resolver.timeout = max(0.3, timeout / (3 * max(1, len(resolver.nameservers))))
-        self.resolver = resolver
-
-    async def query(
-        self, name: str, rdtype: str, server: tuple[str, int] | None = None
-    ) -> DnsAnswer:
-        answer = DnsAnswer("timeout", message=f"no answer within {self.timeout:g} s")
-        with trio.move_on_after(self.timeout + _BACKSTOP_GRACE):
-            try:
-                if server is None:
-                    answer = await self._resolve(name, rdtype)
-                else:
-                    answer = await self._ask(name, rdtype, server)
-            except dns.exception.Timeout:
-                pass
-            except (dns.exception.DNSException, OSError, ValueError) as exc:
-                answer = DnsAnswer("error", message=_one_line(f"{type(exc).__name__}: {exc}"))
-        return answer
-
-    async def _resolve(self, name: str, rdtype: str) -> DnsAnswer:
-        if self.resolver is None:
-            return DnsAnswer("error", message=self.setup_error)
-        try:
-            answer = await self.resolver.resolve(
-                dns.name.from_text(name), rdtype, search=False, lifetime=self.timeout
-            )
-        except dns.resolver.NXDOMAIN:
-            return DnsAnswer("nxdomain", message=f"{_one_line(name)} does not exist")
-        except dns.resolver.NoAnswer:
-            return DnsAnswer("nodata", message=f"{_one_line(name)} has no {rdtype} record")
-        except dns.resolver.NoNameservers as exc:
-            servfail = "SERVFAIL" in str(exc)
-            return DnsAnswer("servfail" if servfail else "error", message=_one_line(str(exc)))
-        return _values(answer.response, rdtype)
-
-    async def _ask(self, name: str, rdtype: str, server: tuple[str, int]) -> DnsAnswer:
-        query = dns.message.make_query(dns.name.from_text(name), rdtype)
-        response, _ = await dns.asyncquery.udp_with_fallback(
-            query, server[0], timeout=self.timeout, port=server[1]
-        )
-        rcode = response.rcode()
-        if rcode == dns.rcode.NXDOMAIN:
-            return DnsAnswer("nxdomain", message=f"{_one_line(name)} does not exist")
-        if rcode == dns.rcode.SERVFAIL:
-            return DnsAnswer("servfail", message="the server answered SERVFAIL")
-        if rcode != dns.rcode.NOERROR:
-            return DnsAnswer("error", message=f"the server answered {dns.rcode.to_text(rcode)}")
-        return _values(response, rdtype)
-
-
-def _values(response: dns.message.Message, rdtype: str) -> DnsAnswer:
-    """The answer section's records of ``rdtype``, bounded, as text."""
-    wanted = dns.rdatatype.from_text(rdtype)
-    values: list[str] = []
-    truncated = False
-    for rrset in response.answer:
-        if rrset.rdtype != wanted:
-            continue
-        for rdata in rrset:
-            if len(values) >= MAX_VALUES:
-                truncated = True
-                break
-            if wanted == dns.rdatatype.TXT:
-                raw = b"".join(rdata.strings[:4])
-                text = raw[:MAX_VALUE_CHARS].decode("ascii", "backslashreplace")
-            elif wanted == dns.rdatatype.PTR:
-                text = rdata.target.to_text(omit_final_dot=True)
-            else:
-                text = str(rdata.address)
-            values.append(text[:MAX_VALUE_CHARS])
-    if not values:
-        return DnsAnswer("nodata", message=f"no {rdtype} record")
-    return DnsAnswer("ok", tuple(values), truncated=truncated)
+def _bounded(answer: DnsAnswer) -> DnsAnswer:
+    """``answer`` cut to what a readiness check reads: a few values, each of a few
+    hundred characters, and a visible one-line message (a whoami server's TXT set of
+    1,000 strings or a PTR set of 50 names costs no more than this)."""
+    values = tuple(value[:MAX_VALUE_CHARS] for value in answer.values[:MAX_VALUES])
+    return dataclasses.replace(
+        answer,
+        values=values,
+        truncated=answer.truncated or len(answer.values) > MAX_VALUES,
+        message=_one_line(answer.message) if answer.message else None,
+    )
 
 
 class ReadinessCheck:
     """One run's readiness: start ``run`` next to the probes, ``observe`` each probe,
     read ``result`` at the end (whatever is known; ``unknown`` where not finished)."""
 
-    def __init__(
-        self, settings: ReadinessSettings, *, lookup: ReadinessLookup | None = None
-    ) -> None:
+    def __init__(self, settings: ReadinessSettings, *, lookup: DnsLookup | None = None) -> None:
         self.settings = settings
         self._lookup = lookup
         self._sightings: list[AddressSighting] = []
@@ -212,7 +110,9 @@ class ReadinessCheck:
         if not settings.enabled:
             return
         if self._lookup is None:
-            self._lookup = DnspythonLookup(
+            from portprobe.probe.dnsclient import DnsClient
+
+            self._lookup = DnsClient(
                 settings.nameservers, settings.dns_timeout, settings.resolv_conf
             )
         async with trio.open_nursery() as nursery:
@@ -285,7 +185,7 @@ class ReadinessCheck:
     ) -> DnsAnswer:
         assert self._lookup is not None
         try:
-            return await self._lookup.query(name, rdtype, server)
+            return _bounded(await self._lookup.query(name, rdtype, server))
         except (OSError, ValueError, dns.exception.DNSException) as exc:  # a seam that leaks
             return DnsAnswer("error", message=_one_line(f"{type(exc).__name__}: {exc}"))
 

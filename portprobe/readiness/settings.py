@@ -2,23 +2,26 @@
 
 The whoami methods and the DNSBL zones with their code tables live in the catalog TOML
 (``[[whoami]]`` and ``[[dnsbl]]``, documented at the top of ``targets/catalog.toml``), so
-a user or a test can point them at other servers. A ``--catalog`` file without those
-sections gets the built-in ones. Every problem is one line naming the file and the value.
+a user or a test can point them at other servers. They are read from the catalog as
+already loaded (:attr:`portprobe.targets.catalog.Catalog.sections`), the built-in ones
+once per process. A ``--catalog`` file without those sections gets the built-in ones.
+Every problem is one line naming the file and the value.
 
 This module imports no dnspython and no trio.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal, Protocol
 
-from portprobe.datafile import DataFileProblem, parse_toml
+from portprobe.datafile import DataFileProblem, Table, TableChecker, parse_toml, read_text
 from portprobe.errors import CatalogError, InputError
 from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILIES, Family
@@ -27,7 +30,7 @@ from portprobe.vocab import FAMILIES, Family
 #: holding the address it saw; ``google`` style is a TXT record holding it.
 WhoamiStyle = Literal["opendns", "google"]
 WHOAMI_STYLES: Final[tuple[WhoamiStyle, ...]] = ("opendns", "google")
-SECTIONS: Final = ("whoami", "dnsbl")
+_DNSBL_KEYS: Final = ("zone", "name", "source", "listed", "errors", "test_listed", "test_clean")
 #: A zone is a DNS name: labels of letters, digits and '-', at least two of them.
 _LABEL: Final = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 #: Enough for anyone's list of lists; more is a mistake (and many queries per run).
@@ -85,6 +88,20 @@ class ReadinessSettings:
     resolv_conf: str = "/etc/resolv.conf"
 
 
+#: A catalog's own whoami methods and DNSBL zones (None: the section is absent).
+Sections = tuple[tuple[WhoamiMethod, ...] | None, tuple[DnsblZone, ...] | None]
+
+
+class LoadedCatalog(Protocol):
+    """What readiness reads of a loaded :class:`portprobe.targets.catalog.Catalog`."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def sections(self) -> Mapping[str, object]: ...
+
+
 def parse_public_ip(text: str) -> str:
     """``--public-ip`` value as a normalised IP literal; InputError naming it otherwise."""
     raw = text.strip()
@@ -123,6 +140,7 @@ def parse_dnsbl_zone(text: str) -> str:
 def load_readiness_settings(
     catalog_path: Path | None,
     *,
+    catalog: LoadedCatalog | None = None,
     extra_zones: Sequence[str] = (),
     public_ips: Sequence[str] = (),
     ehlo_name: str | None = None,
@@ -132,21 +150,26 @@ def load_readiness_settings(
     enabled: bool = True,
     echo_wait: float = DEFAULT_ECHO_WAIT,
 ) -> ReadinessSettings:
-    """Whoami methods and DNSBL zones from ``catalog_path`` (or the built-in catalog),
-    plus the user's options. Raises CatalogError / InputError, one line each."""
-    builtin = _read_builtin()
-    whoami, zones = builtin
-    if catalog_path is not None:
+    """Whoami methods and DNSBL zones from the catalog, plus the user's options.
+
+    ``catalog``, the catalog already loaded, gives its own sections without the file
+    being read again; else ``catalog_path`` is read (None: only the built-in sections).
+    A section the catalog lacks is the built-in one. Raises CatalogError / InputError,
+    one line each.
+    """
+    whoami, zones = _builtin_sections()
+    own: Sections = (None, None)
+    if catalog is not None:
+        own = readiness_sections(catalog.sections, catalog.path)
+    elif catalog_path is not None:
         label = str(catalog_path)
         try:
-            text = Path(catalog_path).read_text("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CatalogError(f"{label}: not UTF-8 text ({exc.reason})") from None
-        except OSError as exc:
-            raise CatalogError(f"{label}: cannot read: {exc.strerror or exc}") from None
-        own_whoami, own_zones = parse_readiness_sections(text, label)
-        whoami = own_whoami if own_whoami is not None else whoami
-        zones = own_zones if own_zones is not None else zones
+            text = read_text(catalog_path)
+        except DataFileProblem as exc:
+            raise CatalogError(f"{label}: {exc.problem}") from None
+        own = parse_readiness_sections(text, label)
+    whoami = own[0] if own[0] is not None else whoami
+    zones = own[1] if own[1] is not None else zones
     assert whoami is not None and zones is not None  # the built-in file has both
     known = {z.zone for z in zones}
     added = list(zones)
@@ -169,129 +192,121 @@ def load_readiness_settings(
     )
 
 
-def _read_builtin() -> tuple[tuple[WhoamiMethod, ...] | None, tuple[DnsblZone, ...] | None]:
+@functools.cache
+def _builtin_sections() -> Sections:
+    """The built-in catalog's sections: package data, read once per process."""
     text = resources.files("portprobe.targets").joinpath("catalog.toml").read_text("utf-8")
     return parse_readiness_sections(text, "<built-in catalog.toml>")
 
 
-def parse_readiness_sections(
-    text: str, label: str = "<catalog>"
-) -> tuple[tuple[WhoamiMethod, ...] | None, tuple[DnsblZone, ...] | None]:
-    """The ``[[whoami]]`` and ``[[dnsbl]]`` sections of a catalog (None: section absent)."""
+def parse_readiness_sections(text: str, label: str = "<catalog>") -> Sections:
+    """The ``[[whoami]]`` and ``[[dnsbl]]`` sections of a catalog's text (None: absent)."""
     try:
         data = parse_toml(text)
     except DataFileProblem as exc:
         where = label if exc.line is None else f"{label}:{exc.line}"
         raise CatalogError(f"{where}: {exc.problem}") from None
-    whoami = data.get("whoami")
-    zones = data.get("dnsbl")
+    return readiness_sections(data, label)
+
+
+def readiness_sections(document: Table, label: str) -> Sections:
+    """The ``[[whoami]]`` and ``[[dnsbl]]`` sections of a parsed catalog (None: absent)."""
+    check = TableChecker(None, label)  # messages name the file and the table, no line
+    whoami = document.get("whoami")
+    zones = document.get("dnsbl")
     return (
-        None if whoami is None else _whoami_section(whoami, label),
-        None if zones is None else _dnsbl_section(zones, label),
+        None if whoami is None else _whoami_section(check, whoami),
+        None if zones is None else _dnsbl_section(check, zones),
     )
 
 
-def _fail(label: str, where: str, problem: str) -> CatalogError:
-    return CatalogError(f"{label}: {where}: {problem}")
-
-
-def _keys(raw: Mapping[str, Any], allowed: set[str], label: str, where: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            expected = ", ".join(sorted(allowed))
-            raise _fail(label, where, f"unknown key {key!r} (expected one of: {expected})")
-
-
-def _string(raw: Mapping[str, Any], key: str, label: str, where: str, default: str = "") -> str:
-    value = raw.get(key, default)
+def _string(check: TableChecker, raw: Table, key: str, where: str) -> str:
+    value = raw.get(key, "")
     if not isinstance(value, str):
-        raise _fail(label, where, f"{key} must be a string, not {value!r}")
+        raise check.fail(f"{where}: {key} must be a string, not {value!r}")
     return value
 
 
-def _whoami_section(raw: Any, label: str) -> tuple[WhoamiMethod, ...]:
-    if not isinstance(raw, list) or len(raw) > MAX_WHOAMI:
-        raise _fail(label, "[[whoami]]", f"must be 0-{MAX_WHOAMI} tables")
+def _whoami_section(check: TableChecker, value: object) -> tuple[WhoamiMethod, ...]:
+    if not isinstance(value, list) or len(value) > MAX_WHOAMI:
+        raise check.fail(f"[[whoami]]: must be 0-{MAX_WHOAMI} tables")
     methods = []
-    for index, entry in enumerate(raw):
+    for index, item in enumerate(value):
         where = f"whoami #{index + 1}"
-        if not isinstance(entry, dict):
-            raise _fail(label, where, "is not a table")
-        _keys(entry, {"style", "server", "query", "port"}, label, where)
-        style = entry.get("style")
-        if style not in WHOAMI_STYLES:
-            raise _fail(label, where, f"style {style!r} is not one of: opendns, google")
+        entry = check.table(item, f"{where}: is not a table")
+        check.known_keys(entry, ("style", "server", "query", "port"), where)
+        style = next((s for s in WHOAMI_STYLES if s == entry.get("style")), None)
+        if style is None:
+            shown = ", ".join(WHOAMI_STYLES)
+            raise check.fail(f"{where}: style {entry.get('style')!r} is not one of: {shown}")
         names = {}
         for key in ("server", "query"):
-            value = _string(entry, key, label, where)
-            problem = zone_problem(value)
+            name = _string(check, entry, key, where)
+            problem = zone_problem(name)
             if problem is not None:
-                raise _fail(label, where, f"{key} {shorten(visible(value), 60)!r}: {problem}")
-            names[key] = value.rstrip(".").lower()
+                raise check.fail(f"{where}: {key} {shorten(visible(name), 60)!r}: {problem}")
+            names[key] = name.rstrip(".").lower()
         port = entry.get("port", 53)
         if type(port) is not int or not 1 <= port <= 65535:
-            raise _fail(label, where, f"port must be a whole number 1-65535, not {port!r}")
+            raise check.fail(f"{where}: port must be a whole number 1-65535, not {port!r}")
         methods.append(WhoamiMethod(style, names["server"], names["query"], port))
     return tuple(methods)
 
 
-def _dnsbl_section(raw: Any, label: str) -> tuple[DnsblZone, ...]:
-    if not isinstance(raw, list) or len(raw) > MAX_ZONES:
-        raise _fail(label, "[[dnsbl]]", f"must be 0-{MAX_ZONES} tables")
+def _dnsbl_section(check: TableChecker, value: object) -> tuple[DnsblZone, ...]:
+    if not isinstance(value, list) or len(value) > MAX_ZONES:
+        raise check.fail(f"[[dnsbl]]: must be 0-{MAX_ZONES} tables")
     zones: list[DnsblZone] = []
-    for index, entry in enumerate(raw):
+    for index, item in enumerate(value):
         where = f"dnsbl #{index + 1}"
-        if not isinstance(entry, dict):
-            raise _fail(label, where, "is not a table")
-        allowed = {"zone", "name", "source", "listed", "errors", "test_listed", "test_clean"}
-        _keys(entry, allowed, label, where)
-        zone = _string(entry, "zone", label, where)
+        entry = check.table(item, f"{where}: is not a table")
+        check.known_keys(entry, _DNSBL_KEYS, where)
+        zone = _string(check, entry, "zone", where)
         problem = zone_problem(zone)
         if problem is not None:
-            raise _fail(label, where, f"zone {shorten(visible(zone), 60)!r}: {problem}")
+            raise check.fail(f"{where}: zone {shorten(visible(zone), 60)!r}: {problem}")
         zone = zone.rstrip(".").lower()
         where = f'dnsbl "{zone}"'
         if any(z.zone == zone for z in zones):
-            raise _fail(label, where, "is defined twice")
-        listed = _code_table(entry.get("listed", {}), label, where, "listed")
-        errors = _code_table(entry.get("errors", {}), label, where, "errors")
+            raise check.fail(f"{where}: is defined twice")
+        listed = _code_table(check, entry.get("listed", {}), where, "listed")
+        errors = _code_table(check, entry.get("errors", {}), where, "errors")
         both = sorted(set(listed) & set(errors))
         if both:
-            raise _fail(label, where, f"answer {both[0]} is in both listed and errors")
+            raise check.fail(f"{where}: answer {both[0]} is in both listed and errors")
         tests = {}
         for key in ("test_listed", "test_clean"):
-            value = entry.get(key)
-            if value is not None:
-                tests[key] = _ipv4(value, label, where, key)
+            test = entry.get(key)
+            if test is not None:
+                tests[key] = _ipv4(check, test, where, key)
         zones.append(
             DnsblZone(
                 zone=zone,
-                name=_string(entry, "name", label, where),
+                name=_string(check, entry, "name", where),
                 listed=listed,
                 errors=errors,
                 test_listed=tests.get("test_listed"),
                 test_clean=tests.get("test_clean"),
-                source=_string(entry, "source", label, where),
+                source=_string(check, entry, "source", where),
             )
         )
     return tuple(zones)
 
 
-def _ipv4(value: Any, label: str, where: str, key: str) -> str:
+def _ipv4(check: TableChecker, value: object, where: str, key: str) -> str:
     try:
         return str(ipaddress.IPv4Address(value if isinstance(value, str) else ""))
     except ValueError:
-        raise _fail(label, where, f"{key} {value!r} is not an IPv4 address") from None
+        raise check.fail(f"{where}: {key} {value!r} is not an IPv4 address") from None
 
 
-def _code_table(raw: Any, label: str, where: str, key: str) -> dict[str, str]:
+def _code_table(check: TableChecker, value: object, where: str, key: str) -> dict[str, str]:
     """``{"127.0.0.2" = "meaning", ...}``: every key an IPv4 answer, every value text."""
-    if not isinstance(raw, dict):
-        raise _fail(label, where, f"{key} must be a table of answer = meaning")
+    raw = check.table(value, f"{where}: {key} must be a table of answer = meaning")
     table: dict[str, str] = {}
     for answer, meaning in raw.items():
-        address = _ipv4(answer, label, where, f"{key} answer")
+        address = _ipv4(check, answer, where, f"{key} answer")
         if not isinstance(meaning, str) or not meaning.strip():
-            raise _fail(label, where, f"{key} {answer}: the meaning must be non-empty text")
+            raise check.fail(f"{where}: {key} {answer}: the meaning must be non-empty text")
         table[address] = meaning.strip()
     return table

@@ -1,19 +1,25 @@
-"""What one DNS lookup returns, and the seam through which the planner asks for it.
+"""What the planner reads from one DNS answer: pure, no dnspython and no trio.
 
-Pure data, no dnspython and no trio: the planner, its tests' fake resolvers and the real
-:class:`~portprobe.targets.lookup.Lookups` all speak these types, and a run whose
-targets are IP literals never imports dnspython (it costs ~65 ms before the first SYN).
+The planner asks through the one DNS seam (:class:`~portprobe.model.DnsLookup`, whose
+real implementation is :class:`~portprobe.probe.dnsclient.DnsClient`) and keeps each
+answer as a :class:`Lookup`: the report's evidence plus the MX records or addresses it
+plans from. A run whose targets are IP literals asks nothing and never imports dnspython
+(it costs ~65 ms before the first SYN).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
-from portprobe.model import DNSQuery
+from portprobe.model import DnsAnswer, DnsLookup, DNSQuery
 
-__all__ = ["Lookup", "Resolver", "null_mx"]
+__all__ = ["Lookup", "Resolver", "null_mx", "read_answer"]
+
+#: The planner's name for the DNS seam, kept for ``Pipeline(lookup=...)``'s annotation:
+#: the same :class:`~portprobe.model.DnsLookup` the readiness checks take.
+Resolver: TypeAlias = DnsLookup
 
 
 @dataclass(frozen=True)
@@ -25,11 +31,30 @@ class Lookup:
     addresses: tuple[str, ...] = ()
 
 
-#: The DNS seam: ``await resolver(name, rdtype)`` with ``rdtype`` one of "MX", "A",
-#: "AAAA". It must never raise for DNS trouble (NXDOMAIN, SERVFAIL, a timeout are a
-#: :class:`Lookup` whose ``query.outcome`` says so) and must bound its own time.
-#: ``Lookups(...).lookup`` is the real one; tests pass small async functions.
-Resolver = Callable[[str, str], Awaitable[Lookup]]
+def read_answer(name: str, rdtype: str, answer: DnsAnswer) -> Lookup:
+    """The planner's reading of ``answer``: MX records parsed, a null MX named as such."""
+    query = answer.evidence(name, rdtype)
+    if answer.outcome != "ok":
+        return Lookup(query)
+    if rdtype == "MX":
+        return null_mx(Lookup(query, mx=tuple(_mx_records(answer.values))))
+    return Lookup(query, addresses=answer.values)
+
+
+def _mx_records(values: tuple[str, ...]) -> list[tuple[int, str]]:
+    """``"10 mx.example.net."`` → ``(10, "mx.example.net")``; the root ``"0 ."`` → ``(0, "")``.
+
+    The order is the answer's (the client sorts by preference, then name); a value that
+    is not ``PREFERENCE EXCHANGE`` is skipped.
+    """
+    records: list[tuple[int, str]] = []
+    for value in values:
+        preference, _, exchange = value.partition(" ")
+        if not preference.isdigit() or not exchange:
+            continue
+        exchange = exchange[:-1] if exchange.endswith(".") else exchange
+        records.append((int(preference), exchange.lower()))
+    return records
 
 
 def null_mx(result: Lookup) -> Lookup:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 from portprobe import errors
-from portprobe.datafile import DataFileProblem, parse_toml, read_text
+from portprobe.datafile import At, DataFileProblem, Table, TableChecker, parse_toml, read_text
 from portprobe.model import Expectation
 from portprobe.targets.names import InputError, check_host_name, ip_literal
 from portprobe.vocab import MAIL_PORTS
@@ -33,6 +34,11 @@ SCHEMA_VERSION = 1
 CATALOG_MAX_MX = 2
 CATALOG_MAX_ADDRESSES = 2
 _LIMIT_MAX = 16  # a catalog asking for more than this per host is a mistake
+CATALOG_KEYS: Final = ("schema", "limits", "provider")
+#: Top-level tables of the same file that other parts read: the readiness checks'
+#: ``[[whoami]]`` and ``[[dnsbl]]`` (:mod:`portprobe.readiness.settings`), kept as parsed.
+FOREIGN_SECTIONS: Final = ("whoami", "dnsbl")
+_HOST_KEYS: Final = ("host", "domain", "role", "ports", "negative_ports", "source", "expect")
 
 
 class CatalogError(errors.CatalogError):
@@ -94,6 +100,10 @@ class Catalog:
     path: str
     max_mx: int = CATALOG_MAX_MX  # MX hosts per catalog mail domain
     max_addresses: int = CATALOG_MAX_ADDRESSES  # addresses per host and family
+    #: The :data:`FOREIGN_SECTIONS` present in the file, as parsed (not checked here).
+    sections: Mapping[str, object] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
 
     @property
     def hosts(self) -> tuple[tuple[Provider, CatalogHost], ...]:
@@ -123,306 +133,152 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
         data = parse_toml(text)
     except DataFileProblem as exc:
         raise CatalogError(path, exc.problem, exc.line) from None
-    return _Checker(text, path).catalog(data)
+    return _catalog(TableChecker(text, path, CatalogError), data)
 
 
-class _Checker:
-    """Schema checks, each failure located in the source text when possible."""
-
-    def __init__(self, text: str, path: str) -> None:
-        self.lines = text.splitlines()
-        self.path = path
-
-    # -- locating ---------------------------------------------------------------------
-
-    def _table_line(self, provider: int | None, host: int | None) -> int | None:
-        """1-based line of the ``provider``-th ``[[provider]]`` (and its ``host``-th
-        ``[[provider.host]]``), or of the top of the file for ``provider is None``."""
-        if provider is None:
-            return 1
-        seen_provider = -1
-        seen_host = -1
-        for number, raw in enumerate(self.lines, 1):
-            line = raw.split("#", 1)[0].strip().replace(" ", "")
-            if line == "[[provider]]":
-                seen_provider += 1
-                seen_host = -1
-                if seen_provider == provider and host is None:
-                    return number
-            elif line == "[[provider.host]]" and seen_provider == provider:
-                seen_host += 1
-                if seen_host == host:
-                    return number
-        return None
-
-    def _key_line(
-        self, provider: int | None, host: int | None, key: str | None, table: str = ""
-    ) -> int | None:
-        start = self._table_line(provider, host)
-        if table:  # a top-level table such as [limits]
-            header = re.compile(rf"^\s*\[\s*{re.escape(table)}\s*\]\s*(#.*)?$")
-            start = next((n for n, t in enumerate(self.lines, 1) if header.match(t)), 1)
-        if start is None or key is None:
-            return start
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for number in range(start, len(self.lines) + 1):
-            line = self.lines[number - 1]
-            if number > start and line.lstrip().startswith("["):
-                break  # the next table: the key is not in this one
-            if pattern.match(line):
-                return number
-        return start
-
-    def fail(
-        self,
-        problem: str,
-        provider: int | None = None,
-        host: int | None = None,
-        key: str | None = None,
-        table: str = "",
-    ) -> CatalogError:
-        return CatalogError(self.path, problem, self._key_line(provider, host, key, table))
-
-    # -- checking ---------------------------------------------------------------------
-
-    def catalog(self, data: Mapping[str, Any]) -> Catalog:
-        self._unknown_keys(data, {"schema", "limits", "provider", "whoami", "dnsbl"}, "top level")
-        schema = data.get("schema", SCHEMA_VERSION)
-        if schema != SCHEMA_VERSION or isinstance(schema, bool):
-            raise self.fail(
-                f"schema {schema!r} is not supported (only {SCHEMA_VERSION})", key="schema"
-            )
-        limits = data.get("limits", {})
-        if not isinstance(limits, dict):
-            raise self.fail("[limits] must be a table", key="limits")
-        for key in limits:
-            if key not in ("max_mx", "max_addresses"):
-                raise self.fail(
-                    f"[limits]: unknown key {key!r} (expected one of: max_addresses, max_mx)",
-                    key=key,
-                    table="limits",
-                )
-        max_mx = self._limit(limits, "max_mx", CATALOG_MAX_MX)
-        max_addresses = self._limit(limits, "max_addresses", CATALOG_MAX_ADDRESSES)
-        raw_providers = data.get("provider")
-        if not isinstance(raw_providers, list) or not raw_providers:
-            raise self.fail("no [[provider]] tables: the catalog lists no provider")
-        providers: list[Provider] = []
-        seen_providers: dict[str, int] = {}
-        seen_hosts: dict[str, str] = {}
-        for index, raw in enumerate(raw_providers):
-            provider = self._provider(index, raw)
-            if provider.name in seen_providers:
-                raise self.fail(f'provider "{provider.name}" is defined twice', index, key="name")
-            seen_providers[provider.name] = index
-            for host_index, host in enumerate(provider.hosts):
-                owner = seen_hosts.get(host.name)
-                if owner is not None:
-                    where = "this provider" if owner == provider.name else f'"{owner}"'
-                    raise self.fail(
-                        f'provider "{provider.name}": host {host.name} is already listed '
-                        f"under {where}",
-                        index,
-                        host_index,
-                        "domain" if host.mail_domain else "host",
-                    )
-                seen_hosts[host.name] = provider.name
-            providers.append(provider)
-        return Catalog(tuple(providers), self.path, max_mx, max_addresses)
-
-    def _unknown_keys(
-        self,
-        table: Mapping[str, Any],
-        allowed: set[str],
-        where: str,
-        provider: int | None = None,
-        host: int | None = None,
-    ) -> None:
-        for key in table:
-            if key not in allowed:
-                expected = ", ".join(sorted(allowed))
-                raise self.fail(
-                    f"{where}: unknown key {key!r} (expected one of: {expected})",
-                    provider,
-                    host,
-                    key,
-                )
-
-    def _limit(self, limits: Mapping[str, Any], key: str, default: int) -> int:
-        value = limits.get(key, default)
-        if type(value) is not int or not 1 <= value <= _LIMIT_MAX:
-            raise self.fail(
-                f"[limits] {key} must be a whole number from 1 to {_LIMIT_MAX}, not {value!r}",
-                key=key,
-                table="limits",
-            )
-        return value
-
-    def _provider(self, index: int, raw: Any) -> Provider:
-        if not isinstance(raw, dict):
-            raise self.fail(f"provider #{index + 1} is not a table")
-        name = raw.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-            raise self.fail(
-                f"provider #{index + 1}: name must be letters, digits, '.', '_' or '-', "
-                f"not {name!r}",
-                index,
-                key="name",
-            )
-        where = f'provider "{name}"'
-        self._unknown_keys(raw, {"name", "description", "network", "host"}, where, index)
-        description = raw.get("description", "")
-        network = raw.get("network")
-        for key, value in (("description", description), ("network", network)):
-            if value is not None and not isinstance(value, str):
-                raise self.fail(f"{where}: {key} must be a string", index, key=key)
-        raw_hosts = raw.get("host")
-        if not isinstance(raw_hosts, list) or not raw_hosts:
-            raise self.fail(f"{where}: no [[provider.host]] entries", index)
-        hosts = tuple(self._host(index, i, where, h) for i, h in enumerate(raw_hosts))
-        return Provider(name=name, description=description, hosts=hosts, network=network)
-
-    def _host(self, provider: int, index: int, where: str, raw: Any) -> CatalogHost:
-        if not isinstance(raw, dict):
-            raise self.fail(f"{where}: host #{index + 1} is not a table", provider)
-        allowed = {"host", "domain", "role", "ports", "negative_ports", "source", "expect"}
-        self._unknown_keys(raw, allowed, f"{where}, host #{index + 1}", provider, index)
-        has_host, has_domain = "host" in raw, "domain" in raw
-        if has_host == has_domain:
-            raise self.fail(
-                f"{where}: host #{index + 1} needs exactly one of 'host' or 'domain'",
-                provider,
-                index,
-            )
-        key = "domain" if has_domain else "host"
-        value = raw[key]
-        if not isinstance(value, str):
-            raise self.fail(f"{where}: {key} must be a string", provider, index, key)
-        literal = ip_literal(value)
-        if literal is not None and not has_domain:
-            name = literal
-        else:
-            try:
-                name = check_host_name(value, what=key)
-            except InputError as exc:
-                raise self.fail(f"{where}: {exc}", provider, index, key) from None
-        where = f"{where}, {key} {name}"
-
-        role = raw.get("role", "mx" if has_domain else None)
-        if role not in ROLES:
-            raise self.fail(
-                f"{where}: role must be one of {', '.join(ROLES)}, not {role!r}",
-                provider,
-                index,
-                "role",
-            )
-        if has_domain and role != "mx":
-            raise self.fail(
-                f"{where}: a 'domain' entry is resolved by MX, so its role is \"mx\"",
-                provider,
-                index,
-                "role",
-            )
-        ports = self._ports(raw, "ports", where, provider, index, required=True)
-        negative = self._ports(raw, "negative_ports", where, provider, index, required=False)
-        overlap = sorted(set(ports) & set(negative))
-        if overlap:
-            raise self.fail(
-                f"{where}: port {overlap[0]} is in both ports and negative_ports",
-                provider,
-                index,
-                "negative_ports",
-            )
-        source = raw.get("source")
-        if not isinstance(source, str) or not source.strip():
-            raise self.fail(
-                f"{where}: 'source' (where the port facts come from) is required",
-                provider,
-                index,
-                "source" if "source" in raw else None,
-            )
-        expect = self._expect(raw.get("expect"), where, provider, index)
-        return CatalogHost(
-            name=name,
-            role=role,
-            ports=ports,
-            negative_ports=negative,
-            expect=expect,
-            source=source.strip(),
-            mail_domain=has_domain,
+def _catalog(check: TableChecker, data: Table) -> Catalog:
+    check.known_keys(data, (*CATALOG_KEYS, *FOREIGN_SECTIONS), "top level")
+    schema = data.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        raise check.fail(
+            f"schema {schema!r} is not supported (only {SCHEMA_VERSION})", key="schema"
         )
+    limits = check.table(data.get("limits", {}), "[limits] must be a table", key="limits")
+    check.known_keys(limits, ("max_mx", "max_addresses"), "[limits]", table="limits")
+    max_mx = _limit(check, limits, "max_mx", CATALOG_MAX_MX)
+    max_addresses = _limit(check, limits, "max_addresses", CATALOG_MAX_ADDRESSES)
+    raw_providers = data.get("provider")
+    if not isinstance(raw_providers, list) or not raw_providers:
+        raise check.fail("no [[provider]] tables: the catalog lists no provider")
+    providers: list[Provider] = []
+    seen_providers: dict[str, int] = {}
+    seen_hosts: dict[str, str] = {}
+    for index, raw in enumerate(raw_providers):
+        at: At = (("provider", index),)
+        provider = _provider(check, raw, at, index)
+        if provider.name in seen_providers:
+            raise check.fail(f'provider "{provider.name}" is defined twice', at, "name")
+        seen_providers[provider.name] = index
+        for host_index, host in enumerate(provider.hosts):
+            owner = seen_hosts.get(host.name)
+            if owner is not None:
+                where = "this provider" if owner == provider.name else f'"{owner}"'
+                raise check.fail(
+                    f'provider "{provider.name}": host {host.name} is already listed under {where}',
+                    (*at, ("host", host_index)),
+                    "domain" if host.mail_domain else "host",
+                )
+            seen_hosts[host.name] = provider.name
+        providers.append(provider)
+    sections = MappingProxyType({k: data[k] for k in FOREIGN_SECTIONS if k in data})
+    return Catalog(tuple(providers), check.path, max_mx, max_addresses, sections)
 
-    def _ports(
-        self,
-        raw: Mapping[str, Any],
-        key: str,
-        where: str,
-        provider: int,
-        host: int,
-        *,
-        required: bool,
-    ) -> tuple[int, ...]:
-        value = raw.get(key)
-        if value is None and not required:
-            return ()
-        if not isinstance(value, list) or (required and not value):
-            raise self.fail(
-                f"{where}: {key} must be a non-empty list of ports", provider, host, key
-            )
-        allowed = ", ".join(str(p) for p in MAIL_PORTS)
-        ports: list[int] = []
-        for port in value:
-            if type(port) is not int or port not in MAIL_PORTS:
-                raise self.fail(
-                    f"{where}: port {port!r} is not one of {allowed}", provider, host, key
-                )
-            if port in ports:
-                raise self.fail(f"{where}: port {port} is listed twice", provider, host, key)
-            ports.append(port)
-        return tuple(sorted(ports, key=MAIL_PORTS.index))
 
-    def _expect(self, raw: Any, where: str, provider: int, host: int) -> Expectation | None:
-        if raw is None:
-            return None
-        if not isinstance(raw, dict):
-            raise self.fail(f"{where}: expect must be a table", provider, host, "expect")
-        allowed = {"greeting_pattern", "starttls", "cert_name"}
-        for key in raw:
-            if key not in allowed:
-                raise self.fail(
-                    f"{where}, expect: unknown key {key!r} (expected one of: "
-                    f"{', '.join(sorted(allowed))})",
-                    provider,
-                    host,
-                    "expect",
-                )
-        pattern = raw.get("greeting_pattern")
-        starttls = raw.get("starttls")
-        cert_name = raw.get("cert_name")
-        if pattern is not None:
-            if not isinstance(pattern, str):
-                raise self.fail(
-                    f"{where}: greeting_pattern must be a string", provider, host, "expect"
-                )
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise self.fail(
-                    f"{where}: greeting_pattern is not a valid regular expression ({exc})",
-                    provider,
-                    host,
-                    "expect",
-                ) from None
-        if starttls is not None and not isinstance(starttls, bool):
-            raise self.fail(f"{where}: starttls must be true or false", provider, host, "expect")
-        if cert_name is not None:
-            if not isinstance(cert_name, str):
-                raise self.fail(f"{where}: cert_name must be a string", provider, host, "expect")
-            bare = cert_name[2:] if cert_name.startswith("*.") else cert_name
-            try:
-                check_host_name(bare, what="cert_name")
-            except InputError as exc:
-                raise self.fail(f"{where}: {exc}", provider, host, "expect") from None
-        if pattern is None and starttls is None and cert_name is None:
-            return None
-        return Expectation(greeting_pattern=pattern, starttls=starttls, cert_name=cert_name)
+def _limit(check: TableChecker, limits: Table, key: str, default: int) -> int:
+    value = limits.get(key, default)
+    if type(value) is not int or not 1 <= value <= _LIMIT_MAX:
+        raise check.fail(
+            f"[limits] {key} must be a whole number from 1 to {_LIMIT_MAX}, not {value!r}",
+            key=key,
+            table="limits",
+        )
+    return value
+
+
+def _provider(check: TableChecker, value: object, at: At, index: int) -> Provider:
+    raw = check.table(value, f"provider #{index + 1} is not a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise check.fail(
+            f"provider #{index + 1}: name must be letters, digits, '.', '_' or '-', not {name!r}",
+            at,
+            "name",
+        )
+    where = f'provider "{name}"'
+    check.known_keys(raw, ("name", "description", "network", "host"), where, at)
+    description = check.optional_string(raw, "description", where, at) or ""
+    network = check.optional_string(raw, "network", where, at)
+    raw_hosts = raw.get("host")
+    if not isinstance(raw_hosts, list) or not raw_hosts:
+        raise check.fail(f"{where}: no [[provider.host]] entries", at)
+    hosts = tuple(
+        _host(check, host, (*at, ("host", i)), f"{where}", i) for i, host in enumerate(raw_hosts)
+    )
+    return Provider(name=name, description=description, hosts=hosts, network=network)
+
+
+def _host(check: TableChecker, value: object, at: At, where: str, index: int) -> CatalogHost:
+    raw = check.table(value, f"{where}: host #{index + 1} is not a table", at[:1])
+    check.known_keys(raw, _HOST_KEYS, f"{where}, host #{index + 1}", at)
+    has_host, has_domain = "host" in raw, "domain" in raw
+    if has_host == has_domain:
+        raise check.fail(f"{where}: host #{index + 1} needs exactly one of 'host' or 'domain'", at)
+    key = "domain" if has_domain else "host"
+    value = raw[key]
+    if not isinstance(value, str):
+        raise check.fail(f"{where}: {key} must be a string", at, key)
+    literal = ip_literal(value)
+    if literal is not None and not has_domain:
+        name = literal
+    else:
+        try:
+            name = check_host_name(value, what=key)
+        except InputError as exc:
+            raise check.fail(f"{where}: {exc}", at, key) from None
+    where = f"{where}, {key} {name}"
+    role = check.one_of(raw, "role", ROLES, where, at, default="mx" if has_domain else None)
+    if has_domain and role != "mx":
+        raise check.fail(
+            f"{where}: a 'domain' entry is resolved by MX, so its role is \"mx\"", at, "role"
+        )
+    ports = check.ports(
+        raw, "ports", where, at, allowed=MAIL_PORTS, required=True, allow_empty=False
+    )
+    negative = check.ports(
+        raw, "negative_ports", where, at, allowed=MAIL_PORTS, required=False, allow_empty=True
+    )
+    overlap = sorted(set(ports) & set(negative))
+    if overlap:
+        raise check.fail(
+            f"{where}: port {overlap[0]} is in both ports and negative_ports", at, "negative_ports"
+        )
+    source = raw.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise check.fail(
+            f"{where}: 'source' (where the port facts come from) is required",
+            at,
+            "source" if "source" in raw else None,
+        )
+    return CatalogHost(
+        name=name,
+        role=role,
+        ports=ports,
+        negative_ports=negative,
+        expect=_expect(check, raw.get("expect"), where, at),
+        source=source.strip(),
+        mail_domain=has_domain,
+    )
+
+
+def _expect(check: TableChecker, value: object, where: str, at: At) -> Expectation | None:
+    if value is None:
+        return None
+    raw = check.table(value, f"{where}: expect must be a table", at, "expect")
+    allowed = ("greeting_pattern", "starttls", "cert_name")
+    check.known_keys(raw, allowed, f"{where}, expect", at, line_key="expect")
+    pattern = raw.get("greeting_pattern")
+    if pattern is not None:
+        pattern = check.regex(pattern, "greeting_pattern", where, at, "expect")
+    starttls = check.boolean(raw, "starttls", where, at, default=None, line_key="expect")
+    cert_name = raw.get("cert_name")
+    if cert_name is not None:
+        if not isinstance(cert_name, str):
+            raise check.fail(f"{where}: cert_name must be a string", at, "expect")
+        bare = cert_name[2:] if cert_name.startswith("*.") else cert_name
+        try:
+            check_host_name(bare, what="cert_name")
+        except InputError as exc:
+            raise check.fail(f"{where}: {exc}", at, "expect") from None
+    if pattern is None and starttls is None and cert_name is None:
+        return None
+    return Expectation(greeting_pattern=pattern, starttls=starttls, cert_name=cert_name)

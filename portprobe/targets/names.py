@@ -1,4 +1,7 @@
-"""Host names and IP literals as users type them: checked before any packet is sent.
+"""Host names, IP literals and name servers as users type them: checked before any packet.
+
+``parse_target``, ``parse_domain`` and ``parse_nameserver`` read ``--target``,
+``--domain`` and ``--nameserver``; the catalog loader uses the same host-name rules.
 
 No dnspython here (the catalog loader uses these checks and must import cheaply). The
 rules are those of a *host* name, not of any DNS owner name: RFC 1123 §2.1 letters,
@@ -14,6 +17,7 @@ import ipaddress
 import re
 
 from portprobe.errors import InputError as InputError
+from portprobe.model import format_nameserver as format_nameserver
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_NAME_LENGTH = 253  # RFC 1035 §2.3.4: 255 octets on the wire = 253 characters of text
@@ -80,6 +84,60 @@ def check_host_name(text: str, *, what: str = "host name") -> str:
 SYSTEM_RESOLV_CONF = "/etc/resolv.conf"
 
 
-def format_nameserver(ip: str, port: int = 53) -> str:
-    """``192.0.2.1:53`` / ``[2001:db8::1]:53``: the form ``parse_nameserver`` reads back."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+def parse_target(text: str) -> tuple[str, str | None]:
+    """``--target`` text as ``(host, ip_literal_or_None)``.
+
+    Host names come back normalised (lower case, ASCII, no final dot); IP literals in
+    canonical form without brackets, as both host and literal.
+    """
+    raw = text.strip()
+    literal = ip_literal(raw)
+    if literal is not None:
+        return literal, literal
+    if raw.startswith("["):
+        raise InputError(f"invalid target {text!r}: brackets hold an IPv6 address only")
+    if raw.count(":") >= 2:
+        raise InputError(f"invalid target {text!r}: not a valid IPv6 address")
+    return check_host_name(raw, what="target"), None
+
+
+def parse_domain(text: str) -> str:
+    """``--domain`` text as a normalised mail domain; an IP literal is refused."""
+    if ip_literal(text.strip()) is not None:
+        raise InputError(
+            f"invalid domain {text!r}: --domain takes a mail domain; use --target for an address"
+        )
+    return check_host_name(text, what="domain")
+
+
+def _parse_port(text: str, original: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise InputError(f"invalid nameserver {original!r}: port must be 1-65535")
+    return int(text)
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``IP``, ``IP:PORT``, ``[IPv6]:PORT``, ``[IPv6]`` or a bare IPv6 → ``(ip, port)``,
+    the inverse of :func:`format_nameserver`.
+
+    Names are refused: a resolver cannot be found through the resolver it replaces.
+    """
+    raw = text.strip()
+    if raw.startswith("["):
+        end = raw.find("]")
+        literal = ip_literal(raw[: end + 1]) if end > 0 else None
+        rest = raw[end + 1 :]
+        if literal is None or (rest and not rest.startswith(":")):
+            raise InputError(f"invalid nameserver {text!r}: expected [IPv6] or [IPv6]:PORT")
+        return literal, _parse_port(rest[1:], text) if rest else 53
+    literal = ip_literal(raw)
+    if literal is not None:
+        return literal, 53
+    host, sep, port = raw.partition(":")
+    literal = ip_literal(host) if sep and ":" not in port else None
+    if literal is not None:
+        return literal, _parse_port(port, text)
+    raise InputError(
+        f"invalid nameserver {text!r}: give an IP address, optionally with :PORT "
+        "([IPv6]:PORT); host names are not accepted"
+    )

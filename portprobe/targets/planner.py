@@ -6,7 +6,7 @@ Two halves:
   so far and the lookups that plan still needs. With every answer in, its plan is the
   final one, and its order (job order, then MX preference, family, lowest address, port)
   does not depend on which answer came first. That order is the report's probe order.
-- :class:`Planner` asks the :data:`~portprobe.targets.answers.Resolver` for each needed
+- :class:`Planner` asks the DNS seam (:class:`~portprobe.model.DnsLookup`) for each needed
   lookup as soon as it is known to be needed (an MX answer names hosts, and their A/AAAA
   lookups start at once), and after every answer tells ``on_spec`` about each probe that
   has become certain. :func:`portprobe.targets.resolve.build_plan` is this with nobody
@@ -27,13 +27,12 @@ from dataclasses import dataclass
 
 import trio
 
-from portprobe.model import Expectation, Plan, ProbeSpec
-from portprobe.targets.answers import Lookup, Resolver, null_mx
+from portprobe.model import DnsLookup, Expectation, Plan, ProbeSpec
+from portprobe.targets.answers import Lookup, read_answer
 from portprobe.targets.names import InputError, check_host_name, family_of
-from portprobe.vocab import FAMILIES, Family
+from portprobe.vocab import Family
 
 __all__ = [
-    "FAMILIES",
     "Assembly",
     "Job",
     "LookupKey",
@@ -167,7 +166,7 @@ class _Assembler:
             return []
         hosts: list[str] = []
         # Lowest preference first (RFC 5321 §5.1). A stable sort keeps the resolver's
-        # order among equal preferences (Lookups sorts those by name), so a resolver
+        # order among equal preferences (the DNS client sorts those by name), so a DNS
         # seam cannot reorder the plan by handing records over in another order.
         for _, exchange in sorted(result.mx, key=lambda record: record[0]):
             if not exchange:
@@ -246,7 +245,7 @@ class Planner:
     Each answer costs work in proportion to what it changes (the jobs that name its host),
     not to the plan so far: a run with hundreds of names stays linear. The full plan is
     assembled only when asked for, and cached until the next answer.
-    ``resolver`` may be None only when no job needs DNS (IP literals alone).
+    ``lookup`` may be None only when no job needs DNS (IP literals alone).
     """
 
     def __init__(
@@ -254,14 +253,14 @@ class Planner:
         jobs: Sequence[Job],
         families: tuple[Family, ...],
         port_map: Mapping[int, int],
-        resolver: Resolver | None,
+        lookup: DnsLookup | None,
     ) -> None:
-        if resolver is None and any(job.needs_dns for job in jobs):
-            raise ValueError("a plan with host names or mail domains needs a resolver")
+        if lookup is None and any(job.needs_dns for job in jobs):
+            raise ValueError("a plan with host names or mail domains needs a DNS lookup")
         self.jobs = tuple(jobs)
         self.families = families
         self.port_map = dict(port_map)
-        self._resolver = resolver
+        self._lookup = lookup
         self._answers: dict[LookupKey, Lookup] = {}
         self._asked: set[LookupKey] = set()
         self._announced: set[ProbeKey] = set()
@@ -326,10 +325,10 @@ class Planner:
         key: LookupKey,
         on_spec: Callable[[ProbeSpec], None] | None,
     ) -> None:
-        assert self._resolver is not None  # checked in __init__
-        result = null_mx(await self._resolver(*key))
-        self._answers[key] = result
+        assert self._lookup is not None  # checked in __init__
         name, rdtype = key
+        result = read_answer(name, rdtype, await self._lookup.query(name, rdtype))
+        self._answers[key] = result
         if rdtype == "MX":
             for index in self._mail_jobs.get(name, []):
                 # A scratch assembler: only the host list matters here; the notes and
