@@ -38,10 +38,10 @@ from portprobe.shared import Shared
 if TYPE_CHECKING:
     import trio
 
+    from portprobe.model import DnsLookup
     from portprobe.outcome import Report
     from portprobe.pipeline import Pipeline
     from portprobe.probe.connect import Connector
-    from portprobe.targets.answers import Resolver
 
 __all__ = ["DiagnoseRequest", "Diagnosis", "OnResult", "PortMap", "Shared", "diagnose"]
 
@@ -68,7 +68,7 @@ class Diagnosis:
         on_result: OnResult | None = None,
         shared: Shared | None = None,
         connector: Connector | None = None,
-        lookup: Resolver | None = None,
+        lookup: DnsLookup | None = None,
     ) -> None:
         """Load every file the request names and check it; no network activity yet.
 
@@ -79,7 +79,7 @@ class Diagnosis:
         """
         from portprobe.pipeline import Pipeline
         from portprobe.probe import ProbeConfig
-        from portprobe.targets.resolve import parse_nameserver
+        from portprobe.targets.names import parse_nameserver
 
         self.request = request
         self.shared = shared if shared is not None else Shared(per_host=request.per_host)
@@ -92,6 +92,8 @@ class Diagnosis:
         if request.uses_catalog or request.catalog is not None:
             catalog = self.shared.catalog(request.catalog)
         nameservers = tuple(parse_nameserver(ns) for ns in request.nameservers)
+        # One DNS client for the planner and the readiness checks of this run.
+        dns = lookup if lookup is not None else self.shared.dns(nameservers, request.dns_timeout)
         self._planned_and_flowing = trio_event()
         self._pipeline: Pipeline = Pipeline(
             domains=request.domains,
@@ -113,7 +115,7 @@ class Diagnosis:
             per_host=request.per_host,
             tls=self.shared.tls(request.ca_file),
             on_result=self._result_arrived,
-            lookup=lookup if lookup is not None else self.shared.lookup,
+            lookup=dns,
             connector=connector if connector is not None else self.shared.connector,
             manners=self.shared.manners if shared is not None else None,
         )
@@ -130,6 +132,7 @@ class Diagnosis:
 
             settings = load_readiness_settings(
                 request.catalog,
+                catalog=catalog,
                 extra_zones=request.dnsbl_zones,
                 public_ips=request.public_ips,
                 ehlo_name=request.ehlo_name,
@@ -138,7 +141,7 @@ class Diagnosis:
                 families=request.families,
                 echo_wait=request.timeout,
             )
-            self.companions.append(ReadinessCompanion(ReadinessCheck(settings)))
+            self.companions.append(ReadinessCompanion(ReadinessCheck(settings, lookup=dns)))
         self.companions.append(
             EnvironmentCompanion(
                 self.shared,
@@ -227,7 +230,7 @@ async def diagnose(
     on_result: OnResult | None = None,
     shared: Shared | None = None,
     connector: Connector | None = None,
-    lookup: Resolver | None = None,
+    lookup: DnsLookup | None = None,
 ) -> Report:
     """Run one diagnosis and return its report (see the module docstring)."""
     diagnosis = Diagnosis(

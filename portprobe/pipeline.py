@@ -28,12 +28,11 @@ from collections.abc import Callable, Mapping, Sequence
 import trio
 
 from portprobe.errors import InputError
-from portprobe.model import Plan, ProbeResult, ProbeSpec
+from portprobe.model import DnsLookup, Plan, ProbeResult, ProbeSpec
 from portprobe.probe.connect import Connector, open_tcp
 from portprobe.probe.engine import ProbeConfig
 from portprobe.probe.runner import Manners, ProbePool
 from portprobe.probe.tls import TLSContexts
-from portprobe.targets.answers import Resolver
 from portprobe.targets.catalog import Catalog
 from portprobe.targets.planner import ProbeKey, probe_key
 from portprobe.targets.resolve import PlanInput, make_planner
@@ -47,7 +46,7 @@ class Pipeline:
 
     ``on_result`` hears of each result as it completes (for progress), with the plan's
     spec as known at that moment. ``lookup`` is the DNS seam
-    (:data:`~portprobe.targets.answers.Resolver`; None: dnspython over UDP/TCP to
+    (:class:`~portprobe.model.DnsLookup`; None: dnspython over UDP/TCP to
     ``nameservers`` or the system resolver), ``connector`` the TCP one. ``manners``: the
     process-wide per-address limit and socket budget (:class:`portprobe.Shared`), kept
     on top of this run's own ``per_host`` and ``concurrency``.
@@ -71,7 +70,7 @@ class Pipeline:
         per_host: int,
         tls: TLSContexts,
         on_result: Callable[[ProbeResult], None] | None = None,
-        lookup: Resolver | None = None,
+        lookup: DnsLookup | None = None,
         connector: Connector | None = None,
         manners: Manners | None = None,
     ) -> None:

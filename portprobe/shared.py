@@ -11,8 +11,8 @@ library user's scheduler — makes one ``Shared`` and hands it to every ``Diagno
 Then:
 
 - the catalog and the platform table are read and checked once (again only when the file
-  changed on disk), and the TLS contexts with the system trust store (20-40 ms) are built
-  once per CA file;
+  changed on disk), the TLS contexts with the system trust store (20-40 ms) are built
+  once per CA file, and one DNS client serves every run that asks the same servers;
 - **manners hold for the process, not per run**: one :class:`~portprobe.probe.runner.Manners`
   limits the connections to each address across every diagnosis at once (two concurrent
   scrapes never open more than ``per_host`` connections to the same MX together), and
@@ -35,10 +35,11 @@ from portprobe import defaults
 
 if TYPE_CHECKING:
     from portprobe.environment.platforms import PlatformCatalog
+    from portprobe.model import DnsLookup
     from portprobe.probe.connect import Connector
+    from portprobe.probe.dnsclient import DnsClient
     from portprobe.probe.runner import Manners
     from portprobe.probe.tls import TLSContexts
-    from portprobe.targets.answers import Resolver
     from portprobe.targets.catalog import Catalog
 
 
@@ -76,7 +77,7 @@ class Shared:
         per_host: int = defaults.PER_HOST,
         sockets: int | None = None,
         connector: Connector | None = None,
-        lookup: Resolver | None = None,
+        lookup: DnsLookup | None = None,
     ) -> None:
         if isinstance(per_host, bool) or not isinstance(per_host, int) or per_host < 1:
             raise ValueError(f"per_host must be a whole number of at least 1, not {per_host!r}")
@@ -90,6 +91,7 @@ class Shared:
         self._tls: dict[_FileKey, TLSContexts] = {}
         self._catalogs: dict[_FileKey, Catalog] = {}
         self._platforms: PlatformCatalog | None = None
+        self._dns: dict[tuple[tuple[tuple[str, int], ...], float], DnsClient] = {}
 
     @property
     def manners(self) -> Manners:
@@ -121,6 +123,20 @@ class Shared:
 
             catalog = self._catalogs[key] = load_catalog(path)
         return catalog
+
+    def dns(self, nameservers: tuple[tuple[str, int], ...], timeout: float) -> DnsLookup:
+        """The DNS client for these servers (none: the system's) and this timeout: the
+        ``lookup`` given when this was made, else one :class:`DnsClient` per pair, shared
+        by the planner and the readiness checks of every run that asks for the same."""
+        if self.lookup is not None:
+            return self.lookup
+        key = (nameservers, timeout)
+        client = self._dns.get(key)
+        if client is None:
+            from portprobe.probe.dnsclient import DnsClient
+
+            client = self._dns[key] = DnsClient(nameservers, timeout)
+        return client
 
     def platforms(self) -> PlatformCatalog:
         """The built-in platform table (package data: it cannot change under us)."""

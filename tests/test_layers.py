@@ -108,9 +108,20 @@ NEVER = [
             "portprobe.outcome",  # the Report imports environment.model, never the reverse
         ),
     ),
-    # readiness -> targets remains (check.py's make_resolver, settings.py reading
-    # catalog.toml): one DNS client and one catalog load will remove it.
-    ("readiness", ("portprobe.report", "portprobe.render", "portprobe.cli", "portprobe.probe")),
+    # readiness asks DNS through the one DNS client (probe.dnsclient), never the TCP
+    # probe engine, and reads its catalog sections from the catalog already loaded.
+    (
+        "readiness",
+        (
+            "portprobe.report",
+            "portprobe.render",
+            "portprobe.cli",
+            "portprobe.targets",
+            "portprobe.probe.engine",
+            "portprobe.probe.runner",
+            "portprobe.probe.connect",
+        ),
+    ),
     (
         "targets",
         (

@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portprobe.errors import CatalogError, InputError
-from portprobe.model import ProbeResult, ProbeSpec, Reply
-from portprobe.readiness.answer import DnsAnswer
+from portprobe.model import DnsAnswer, ProbeResult, ProbeSpec, Reply
 from portprobe.readiness.assess import assess, check_ehlo_name, decide_iprev
 from portprobe.readiness.check import ReadinessCheck
 from portprobe.readiness.dnsbl import decode, query_name

@@ -150,3 +150,31 @@ def test_shared_resources_are_built_once_and_again_when_the_file_changes(tmp_pat
 def test_bad_limits_are_refused(kw: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be a whole number"):
         portprobe.Shared(**kw)  # type: ignore[arg-type]
+
+
+async def test_one_lookup_serves_the_planner_and_the_readiness_checks(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``lookup=`` on the library call is the one DNS seam: MX, A/AAAA and every readiness
+    query (PTR of the stated public address, its DNSBL lookups) go to it, none elsewhere."""
+    from tests.fake_dns import FakeDNS
+
+    dns = FakeDNS(
+        {"mail.test": {"MX": [(10, "mx.mail.test")]}, "mx.mail.test": {"A": ["127.0.0.1"]}}
+    )
+    async with trio.open_nursery() as servers:
+        net = CountingNet(servers)
+        req = DiagnoseRequest(
+            domains=("mail.test",),
+            ports=(25,),
+            families=("ipv4",),
+            public_ips=("192.0.2.7",),
+            catalog=None,
+        )
+        report = await portprobe.diagnose(req, lookup=dns, connector=net)
+        servers.cancel_scope.cancel()
+    asked = set(dns.asked)
+    assert {("mail.test", "MX"), ("mx.mail.test", "A")} <= asked
+    assert ("7.2.0.192.in-addr.arpa", "PTR") in asked  # readiness, through the same seam
+    assert report.readiness is not None
+    assert [p.result.state for p in report.probes] == ["open"]

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from portprobe.advice import unique
+from portprobe.model import DnsAnswer
 from portprobe.readiness.advise import advise
-from portprobe.readiness.answer import FAILED, DnsAnswer
 from portprobe.readiness.model import (
     AddressSighting,
     DnsblCheck,
@@ -24,6 +24,7 @@ from portprobe.readiness.model import (
     Readiness,
 )
 from portprobe.text import shorten, visible
+from portprobe.vocab import DNS_FAILED as FAILED
 from portprobe.vocab import FAMILY_NAME, Family, Ready, VerdictWord
 
 #: PTR names forward-checked per address: one is normal, a few are seen, 50 is an attack.

@@ -23,8 +23,7 @@ import dns.exception
 import dns.reversename
 import trio
 
-from portprobe.model import DnsLookup, ProbeResult
-from portprobe.readiness.answer import FAILED, DnsAnswer
+from portprobe.model import DnsAnswer, DnsLookup, ProbeResult
 from portprobe.readiness.assess import (
     MAX_PTR_NAMES,
     assess,
@@ -43,6 +42,7 @@ from portprobe.readiness.model import (
 from portprobe.readiness.names import echoed_address, generic_name
 from portprobe.readiness.settings import DnsblZone, ReadinessSettings, WhoamiMethod
 from portprobe.text import one_line, shorten, visible
+from portprobe.vocab import DNS_FAILED as FAILED
 from portprobe.vocab import Family, VerdictWord
 
 #: Values kept from one answer: a whoami or DNSBL answers one, a PTR set one or two.

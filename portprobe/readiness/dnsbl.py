@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-from portprobe.readiness.answer import DnsAnswer
+from portprobe.model import DnsAnswer
 from portprobe.readiness.model import DnsblCheck
 from portprobe.readiness.settings import DnsblZone
 from portprobe.text import shorten, visible
