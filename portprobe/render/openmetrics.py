@@ -22,6 +22,7 @@ alert can read. The rules this file follows, with their sources:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,14 @@ class MetricFamily:
 
 def label_value(value: object) -> str:
     """A label value as the exposition format wants it: visible, bounded, escaped."""
-    text = visible("" if value is None else str(value))[:LABEL_MAX]
+    return _label_text("" if value is None else str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_text(raw: str) -> str:
+    # Cached: a run of thousands of hosts repeats each provider, host, family and port
+    # label in several families. Printable ASCII has nothing for ``visible()`` to escape.
+    text = (raw if raw.isascii() and raw.isprintable() else visible(raw))[:LABEL_MAX]
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 

@@ -77,18 +77,22 @@ def rule_receivers_refuse_client(ev: FamilyEvidence) -> Finding | None:
     # from every receiver it is: nothing can be delivered from here until the limits clear.
     # None of these is a port-25 block: the port works.
     answered = ev.answered()
+    # Each provider in one group at most, decided by its own refusals: no list is searched
+    # per provider, so thousands of refusing providers stay linear.
     listed = [p for p in answered if "blocklisted" in p.kinds]
     refusing = [
         p
         for p in answered
-        if p not in listed and not p.genuine and p.kinds & {"refused", "temporary"}
+        if "blocklisted" not in p.kinds and not p.genuine and p.kinds & {"refused", "temporary"}
     ]
     limited = [
         p
         for p in answered
-        if p not in listed and p not in refusing and not p.genuine and "rate-limited" in p.kinds
+        if not p.kinds & {"blocklisted", "refused", "temporary"}
+        and not p.genuine
+        and "rate-limited" in p.kinds
     ]
-    genuine = [p for p in answered if p.genuine and p not in listed]
+    genuine = [p for p in answered if p.genuine and "blocklisted" not in p.kinds]
     counted = listed + refusing + limited
     every_one_refuses = bool(answered) and len(counted) == len(answered)
     refused_enough = bool(refusing) and len(refusing) >= len(genuine)
