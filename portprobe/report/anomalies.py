@@ -20,6 +20,7 @@ from typing import Final
 from portprobe.model import CertInfo, ProbeResult, ProbeSpec
 from portprobe.protocol.smtp import greeting_domain
 from portprobe.report.refusals import refusal_kind
+from portprobe.vocab import Family
 
 #: A cross-probe anomaly: (index of the probe in the results, anomaly code).
 Flag = tuple[int, str]
@@ -228,21 +229,46 @@ def _cert_name_unexpected(results: Sequence[ProbeResult]) -> list[Flag]:
 
 def _starttls_missing_on_25(results: Sequence[ProbeResult]) -> list[Flag]:
     # Every large provider offers STARTTLS on its MX; a missing keyword on 25 while the
-    # same provider offers it on 587 (or the catalog says it must) means something in the
-    # path removed it - without the XXXXXXXA trace ASA leaves.
+    # catalog says it must, or while the same provider offers it on 587 at two providers
+    # or more, means something in the path removed it - without the XXXXXXXA trace ASA
+    # leaves. One server of one's own offering STARTTLS on 587 and not on 25 is most
+    # likely configured that way: that alone is no middlebox sign (the verdict's reasons
+    # still say so).
     offered_587 = {
         (r.spec.provider_key, r.spec.family)
         for r in results
         if r.spec.port == 587 and r.starttls == "offered"
     }
     out = []
+    unlike_587: dict[Family | None, list[tuple[int, str]]] = defaultdict(list)
     for i, r in enumerate(results):
         if r.spec.port != 25 or r.starttls != "not-offered":
             continue
-        expected = bool(r.spec.expect and r.spec.expect.starttls)
-        if expected or (r.spec.provider_key, r.spec.family) in offered_587:
+        if r.spec.expect and r.spec.expect.starttls:
             out.append((i, "starttls-missing-on-25"))
-    return out
+        elif (r.spec.provider_key, r.spec.family) in offered_587:
+            unlike_587[r.spec.family].append((i, r.spec.provider_key))
+    for found in unlike_587.values():
+        if len({provider for _, provider in found}) >= 2:
+            out += [(i, "starttls-missing-on-25") for i, _ in found]
+    return sorted(out)
+
+
+def starttls_only_on_587(results: Iterable[ProbeResult]) -> list[ProbeResult]:
+    """Port-25 probes without STARTTLS whose provider offers it on 587 (same family)."""
+    results = list(results)
+    offered_587 = {
+        (r.spec.provider_key, r.spec.family)
+        for r in results
+        if r.spec.port == 587 and r.starttls == "offered"
+    }
+    return [
+        r
+        for r in results
+        if r.spec.port == 25
+        and r.starttls == "not-offered"
+        and (r.spec.provider_key, r.spec.family) in offered_587
+    ]
 
 
 def _issuer_org(issuer: str) -> str:

@@ -25,7 +25,13 @@ from portprobe.report.rules_answers import (
 )
 from portprobe.report.rules_path import rule_port25_fails_everywhere, rule_some_destinations_fail
 
-__all__ = ["RULES", "Finding", "Rule", "decide_family"]
+__all__ = ["RULES", "STILL_RUNNING_SETTLE", "Finding", "Rule", "decide_family"]
+
+#: What would decide a run that was interrupted while probes were still running.
+STILL_RUNNING_SETTLE: Final = (
+    "Run again and let the probes finish: a port that is silently dropped takes the whole "
+    "--timeout to be called filtered."
+)
 
 # --- the rules, in order ------------------------------------------------------------------
 # Each takes the family's evidence and returns a Finding, or None to pass to the next.
@@ -34,9 +40,17 @@ Rule = Callable[[FamilyEvidence], Finding | None]
 
 
 def rule_port25_not_probed(ev: FamilyEvidence) -> Finding | None:
-    # Without a port-25 probe there is nothing to judge (e.g. --ports 587).
+    # Without a port-25 probe there is nothing to judge (e.g. --ports 587), or nothing yet
+    # when the run was interrupted while port 25 was still being probed.
     if ev.providers:
         return None
+    if 25 in ev.unfinished:
+        return Finding(
+            "inconclusive",
+            "low",
+            (f"Port 25 was still being probed over {ev.name} when the run was interrupted.",),
+            settle=(STILL_RUNNING_SETTLE,),
+        )
     return Finding(
         "inconclusive",
         "low",
@@ -68,6 +82,22 @@ RULES: Final[tuple[Rule, ...]] = (
 
 
 def decide_family(ev: FamilyEvidence) -> Finding:
+    if not ev.connected and ev.unfinished:
+        # Interrupted before anything connected here: too early to call it offline or
+        # unavailable, since the probes still running might have connected.
+        states = state_counts([o.result for _, o in ev.results]) or "none finished"
+        return Finding(
+            "inconclusive",
+            "low",
+            (
+                f"No connection over {ev.name} had succeeded when the run was interrupted "
+                f"({states}; probes of port {'/'.join(map(str, sorted(ev.unfinished)))} "
+                "still running).",
+            ),
+            connected=False,
+            settle=(STILL_RUNNING_SETTLE,),
+            interrupted=True,
+        )
     if not ev.connected:
         states = state_counts([o.result for _, o in ev.results])
         return Finding(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
+from portprobe.report.anomalies import starttls_only_on_587
 from portprobe.report.evidence import FAILURE_MODE_TEXT, FamilyEvidence, failure_mode, quote
 from portprobe.report.finding import Finding, names, plural
 from portprobe.report.refusals import REFUSAL_OF_KIND, refusal_word
@@ -186,6 +187,14 @@ def rule_port25_answers(ev: FamilyEvidence) -> Finding | None:
         reasons.append(
             f"{names(odd)} showed {', '.join(codes)} on port 25 while the others did not: "
             "most likely that destination's own firewall, not your network."
+        )
+    genuine_ids = {id(o.result) for _, o in ev.results if o.genuine}
+    own_config = [r for r in starttls_only_on_587(o.result for _, o in ev.results)]
+    for r in [r for r in own_config if id(r) in genuine_ids][:2]:
+        reasons.append(
+            f"{r.spec.host} did not offer STARTTLS on port 25 while its provider's port 587 "
+            "did: most likely that server's own configuration (a middlebox removing STARTTLS "
+            "would show at a second provider too)."
         )
     confidence = _open_confidence(len(genuine))
     if failed:

@@ -30,12 +30,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from portprobe.model import DNSQuery
+from portprobe.model import DNSQuery, ProbeSpec
 from portprobe.outcome import Observed, Verdict
 from portprobe.report.advice import AdviceFacts, advice_for
 from portprobe.report.anomalies import refusal_timings
 from portprobe.report.evidence import digest
-from portprobe.report.family import decide_family
+from portprobe.report.family import STILL_RUNNING_SETTLE, decide_family
 from portprobe.report.finding import Finding
 from portprobe.report.refusals import refusal_word
 from portprobe.vocab import (
@@ -89,6 +89,11 @@ def combine(findings: dict[Family, Finding]) -> tuple[Finding, Families]:
         if found.connected:
             families[fam] = found.verdict
             live[fam] = found
+        elif found.interrupted:
+            # Interrupted before anything connected in this family: not evidence of a
+            # missing route, only of a run cut short.
+            families[fam] = "inconclusive"
+            reasons.append(f"{found.reasons[0]} It is left out of the verdict.")
         elif found.only_port25:
             # Only port 25 was tried in this family and it failed: a port-25 block and a
             # missing route look the same without a control port.
@@ -156,9 +161,16 @@ def combine(findings: dict[Family, Finding]) -> tuple[Finding, Families]:
 
 
 def decide_without_connectivity(
-    observed: Sequence[Observed], dns: Sequence[DNSQuery], findings: dict[Family, Finding]
+    observed: Sequence[Observed],
+    dns: Sequence[DNSQuery],
+    findings: dict[Family, Finding],
+    unfinished: Sequence[ProbeSpec] = (),
 ) -> Finding:
-    """Nothing connected anywhere (or nothing was probed): offline, or too thin to say."""
+    """Nothing connected anywhere (or nothing was probed): offline, or too thin to say.
+
+    ``unfinished``: probes still running when the run was interrupted; with any, nothing
+    having connected yet proves no outage (unless the resolver itself failed).
+    """
     results = [o.result for o in observed]
     reasons = [r for found in findings.values() for r in found.reasons]
     probed = [r for r in results if r.spec.family is not None]
@@ -168,6 +180,16 @@ def decide_without_connectivity(
         reasons.append(
             f"DNS failed: {len(dns_failed)} of {len(dns)} queries got no answer "
             f"({_count([q.outcome for q in dns_failed])})."
+        )
+    if unfinished and not (dns_failed and not dns_answered):
+        if not probed:
+            reasons.append("No probe had finished when the run was interrupted.")
+        return Finding(
+            "inconclusive",
+            "low",
+            tuple(dict.fromkeys(reasons)),
+            connected=False,
+            settle=(STILL_RUNNING_SETTLE,),
         )
     if not probed:
         unresolved = [r for r in results if r.state == "dns-error"]
@@ -242,17 +264,26 @@ def decide_without_connectivity(
 
 
 def decide(
-    observed: Sequence[Observed], dns: Sequence[DNSQuery] = (), *, used_catalog: bool = False
+    observed: Sequence[Observed],
+    dns: Sequence[DNSQuery] = (),
+    *,
+    used_catalog: bool = False,
+    unfinished: Sequence[ProbeSpec] = (),
 ) -> Verdict:
-    """The port-25 verdict for ``observed`` (from ``annotate``); ``dns`` is the plan's DNS."""
+    """The port-25 verdict for ``observed`` (from ``annotate``); ``dns`` is the plan's DNS.
+
+    ``unfinished``: the planned probes still running when the run was interrupted; they
+    are named as such ("still being probed"), never as "not probed".
+    """
     timings = refusal_timings([o.result for o in observed])
-    tested = [f for f in FAMILIES if any(o.result.spec.family == f for o in observed)]
-    findings = {f: decide_family(digest(f, observed, timings)) for f in tested}
+    present = {o.result.spec.family for o in observed} | {s.family for s in unfinished}
+    tested = [f for f in FAMILIES if f in present]
+    findings = {f: decide_family(digest(f, observed, timings, unfinished)) for f in tested}
     families: Families
     if any(found.connected for found in findings.values()):
         final, families = combine(findings)
     else:
-        final = decide_without_connectivity(observed, dns, findings)
+        final = decide_without_connectivity(observed, dns, findings, unfinished)
         families = {f: findings[f].verdict for f in findings}
         if final.verdict == "inconclusive":
             families = dict.fromkeys(families, "inconclusive")
@@ -265,6 +296,13 @@ def decide(
             f"{len(dns_failed)} of {len(dns)} DNS queries failed "
             f"({_count([q.outcome for q in dns_failed])}); "
             "the hosts they were for were not probed.",
+        )
+    if unfinished:
+        on_25 = sum(1 for spec in unfinished if spec.port == 25)
+        reasons += (
+            f"{len(unfinished)} {'probe was' if len(unfinished) == 1 else 'probes were'} "
+            f"still running when the run was interrupted ({on_25} on port 25); the verdict "
+            "reads only the finished ones.",
         )
     settle = final.settle
     if final.verdict == "inconclusive" and not used_catalog and not settle:
