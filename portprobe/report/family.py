@@ -91,8 +91,8 @@ def decide_family(ev: FamilyEvidence) -> Finding:
             "low",
             (
                 f"No connection over {ev.name} had succeeded when the run was interrupted "
-                f"({states}; probes of port {'/'.join(map(str, sorted(ev.unfinished)))} "
-                "still running).",
+                f"({states}; probes on {'ports' if len(ev.unfinished) > 1 else 'port'} "
+                f"{'/'.join(map(str, sorted(ev.unfinished)))} still running).",
             ),
             connected=False,
             settle=(STILL_RUNNING_SETTLE,),

@@ -19,6 +19,10 @@ filter, a tunnel, no IPv6 at all), then combines the families:
    answered (something works: maybe every mail port is filtered) or only port 25 was
    probed (a block and an outage look the same without a control).
 
+An interrupted run passes the probes still running (``unfinished``): port 25 among them is
+"still being probed", never "not probed", and a family or run where nothing had connected
+yet is ``inconclusive``, never ``unavailable`` or ``offline`` (unless the resolver failed).
+
 Each finding carries its own advice hints; the advice facts are read off the evidence once
 (``AdviceFacts.from_evidence``), so advice never depends on which rules happened to run.
 """
