@@ -315,17 +315,21 @@ def _greeting_name_mismatch(results: Sequence[ProbeResult]) -> list[Flag]:
         if r.spec.port == 25 or r.greeting is None:
             continue
         own = base_domain(r.spec.host)
+        if own is None:  # an address names no domain: nothing to compare (no parse needed)
+            continue
         said = base_domain(greeting_domain(r.greeting))
-        if own is not None and said == own:  # this control greets correctly
+        if said == own:  # this control greets correctly
             names_by_provider[(r.spec.provider_key, r.spec.family)].update({own, said})
     out = []
     for i, r in enumerate(results):
         if r.spec.port != 25 or r.greeting is None:
             continue
         known = names_by_provider.get((r.spec.provider_key, r.spec.family))
+        if not known:
+            continue
         own = base_domain(r.spec.host)
         said = base_domain(greeting_domain(r.greeting))
-        if not known or own is None or said is None:
+        if own is None or said is None:
             continue
         if said != own and said not in known:
             out.append((i, "greeting-name-mismatch"))
