@@ -87,6 +87,7 @@ AdviceCode = Literal[
     "gmail-relay",
     "static-address",
     "include-port25",
+    "let-probes-finish",
     "check-probe-errors",
     "probe-control-port",
     "probe-more-providers",

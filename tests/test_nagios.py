@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from portprobe.readiness.model import Readiness
 from portprobe.render import render
 from portprobe.render.nagios import nagios_state, render_nagios
 from portprobe.vocab import VERDICTS
-from tests.builders import dropped, healthy, open_
+from tests.builders import dns_error, dropped, healthy, no_banner, open_
 from tests.builders import typed_report_for as report_for
 from tests.test_openmetrics import BY_VERDICT
 from tests.test_verdict import BY_ID
@@ -192,3 +193,103 @@ def test_any_text_keeps_nagios_and_openmetrics_well_formed(
         ]
     names = {f.name for f in text_string_to_metric_families(metrics)}
     assert "portprobe_probe_success" in names
+
+
+# --- a check without port 25 (issue 25): a submission service can be OK --------------------
+
+
+def submission_report(results: list[Any], **params: Any) -> Report:
+    base = report_for(results)
+    return replace(base, parameters={**base.parameters, **params})
+
+
+def test_a_submission_check_is_judged_by_its_required_port() -> None:
+    report = submission_report([open_("own", 587)], ports=[587], require_ports=[587])
+    assert report.verdict.port25 == "inconclusive"  # the port-25 verdict is unchanged
+    assert not exit_codes.port25_asked(report)
+    out = render("nagios", report)
+    first = out.split("\n", 1)[0]
+    assert first == "PORTPROBE OK - port 587 open | port25=U;;;0;1", first
+    assert exit_codes.for_report(report, None, nagios=True) == exit_codes.NAGIOS_OK
+    # Outside Nagios the spec's codes stay: a port-25 verdict was asked for by nobody, and
+    # the exit code is still the verdict's.
+    assert exit_codes.for_report(report, None) == exit_codes.VERDICT["inconclusive"]
+
+
+def test_a_submission_check_without_require_port_judges_its_ports() -> None:
+    ok = submission_report([open_("own", 587)], ports=[587])
+    assert exit_codes.for_report(ok, None, nagios=True) == exit_codes.NAGIOS_OK
+    silent = submission_report([open_("own", 587), no_banner("own", 2525)], ports=[587, 2525])
+    assert exit_codes.ungreeted_ports(silent) == (2525,)
+    assert exit_codes.for_report(silent, None, nagios=True) == exit_codes.NAGIOS_CRITICAL
+    first = render("nagios", silent).split("\n", 1)[0]
+    assert first.startswith("PORTPROBE CRITICAL - port 587 open, port 2525 no-banner |"), first
+
+
+def test_a_submission_check_that_fails_is_critical_not_unknown() -> None:
+    report = submission_report([dropped("own", 587)], ports=[587], require_ports=[587])
+    failure = "port 587 gave no SMTP greeting on any host (filtered)"
+    assert exit_codes.for_report(report, failure, nagios=True) == exit_codes.NAGIOS_CRITICAL
+    assert render("nagios", report).startswith("PORTPROBE CRITICAL - port 587 filtered")
+    interrupted = replace(report, interrupted=True)
+    assert exit_codes.for_report(interrupted, None, nagios=True) == exit_codes.NAGIOS_UNKNOWN
+
+
+def test_a_report_without_parameters_counts_port_25_as_asked() -> None:
+    report = submission_report([open_("own", 587)], ports=None)
+    assert exit_codes.port25_asked(report)
+    assert exit_codes.for_report(report, None, nagios=True) == exit_codes.NAGIOS_UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("verdict", "head"), [("open", "1"), ("blocked", "0"), ("inconclusive", "U"), ("offline", "U")]
+)
+def test_port25_perfdata_is_u_when_undeterminable(verdict: str, head: str) -> None:
+    out = render("nagios", report_for(BY_ID[BY_VERDICT[verdict]].results))
+    assert dict(i.split("=", 1) for i in perfdata(out))["port25"] == f"{head};;;0;1"
+
+
+def test_a_port_whose_names_did_not_resolve_has_u_perfdata() -> None:
+    report = report_for([dns_error("gone", 25), *healthy("own")])
+    items = dict(i.split("=", 1) for i in perfdata(render("nagios", report)))
+    assert items["port_25_reachable"] == "U;;;0;1"
+    assert items["port_25_genuine"].startswith("U;")
+    assert items["port_25_time"] == "U;;;0"  # not the dns-error's 0 s
+    assert items["port_587_time"].endswith("s;;;0") and items["port_587_reachable"] == "1;;;0;1"
+
+
+CONTRIB = Path(__file__).resolve().parent.parent / "contrib" / "nagios" / "portprobe.cfg"
+
+
+def contrib_service_args(description: str) -> list[str]:
+    """The arguments the contrib Nagios config gives check_portprobe for a service."""
+    text = CONTRIB.read_text()
+    blocks = re.findall(r"define service \{(.*?)\}", text, re.DOTALL)
+    for block in blocks:
+        if re.search(rf"service_description\s+{re.escape(description)}\s*$", block, re.M):
+            m = re.search(r"check_command\s+check_portprobe!(.*)$", block, re.M)
+            assert m is not None, block
+            return m.group(1).split()
+    raise AssertionError(f"no service {description!r} in {CONTRIB}")
+
+
+def test_the_contrib_submission_service_is_ok_when_587_greets() -> None:
+    # The contrib config's own arguments, run as Nagios would (a subprocess, exit code and
+    # stdout), against a real SMTP server on loopback standing in for 587.
+    import subprocess
+    import sys
+
+    from tests.servers import aiosmtpd_server
+
+    args = contrib_service_args("SMTP submission (587)")
+    assert args == ["--ports", "587", "--require-port", "587"]
+    with aiosmtpd_server() as port:
+        loopback = ["--target", "127.0.0.1", f"--port-map=587={port}", "--no-readiness"]
+        run = subprocess.run(
+            [sys.executable, "-m", "portprobe", "--format", "nagios", *args, *loopback],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == exit_codes.NAGIOS_OK, run.stdout + run.stderr
+    assert run.stdout.startswith("PORTPROBE OK - port 587 open |"), run.stdout

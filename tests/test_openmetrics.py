@@ -26,7 +26,7 @@ from portprobe.readiness.model import Readiness
 from portprobe.render import render
 from portprobe.render.openmetrics import label_value, render_openmetrics
 from portprobe.vocab import VERDICTS
-from tests.builders import dropped, healthy, open_, rejected
+from tests.builders import dns_error, dropped, healthy, open_, rejected
 from tests.builders import typed_report_for as report_for
 from tests.test_verdict import BY_ID
 
@@ -294,3 +294,28 @@ def test_alert_rules_fire_on_our_own_metrics(
 ) -> None:
     report = report_for(BY_ID[BY_VERDICT[verdict]].results)
     _rules_test(render_openmetrics(report), tmp_path, fired)
+
+
+def test_nothing_is_emitted_for_probes_never_tried() -> None:
+    # Issue 25: after a DNS failure the per-probe series carried family="none" and a 0 s
+    # duration; a name that did not resolve was never probed, so it has no series at all.
+    report = report_for([dns_error("gone", 25), dns_error("gone", 587), *healthy("own")])
+    text = render_openmetrics(report)
+    assert 'family="none"' not in text
+    got = samples(text)
+    hosts = {lb["host"] for lb, _ in got["portprobe_probe_success"]}
+    assert hosts == {"smtp.own.example"}
+    timed = {(lb["host"], lb["port"]) for lb, _ in got["portprobe_probe_duration_seconds"]}
+    assert timed == {("smtp.own.example", "587"), ("smtp.own.example", "465")}
+    assert all(v > 0 for _, v in got["portprobe_probe_duration_seconds"])
+    promtool(text)
+
+
+def test_nothing_resolved_keeps_the_verdict_and_run_series_only() -> None:
+    report = report_for([dns_error("gone", 25), dns_error("gone", 587)])
+    text = render_openmetrics(report)
+    got = samples(text)
+    assert "portprobe_probe_success" not in got
+    assert "portprobe_probe_duration_seconds" not in got
+    assert {"portprobe_verdict", "portprobe_run_duration_seconds", "portprobe_info"} <= set(got)
+    promtool(text)

@@ -65,10 +65,19 @@ def _line(text: str) -> str:
 def _sentence(report: Report, assertion_failure: str | None, room: int) -> str:
     """The verdict in at most ``room`` characters: the word first, the rest as it fits."""
     v = report.verdict
-    text = f"port 25 {v.port25}" + (f" ({v.failure_mode})" if v.failure_mode else "")
     extras = [assertion_failure] if assertion_failure else []
     extras += ["interrupted"] if report.interrupted else []
-    extras.append(f"{v.confidence} confidence")
+    if exit_codes.port25_asked(report):
+        text = f"port 25 {v.port25}" + (f" ({v.failure_mode})" if v.failure_mode else "")
+        extras.append(f"{v.confidence} confidence")
+    else:
+        # A submission check (--ports 587): the ports it asked for are the news, not a
+        # port-25 verdict it never looked for.
+        text = ", ".join(
+            f"port {port} {report.ports[port].state if port in report.ports else 'untested'}"
+            for port in exit_codes.judged_ports(report)
+        )
+        text = shorten(_line(text), room)
     for extra in extras:
         candidate = f"{text}, {_line(extra)}"
         if len(candidate) <= room:
@@ -90,9 +99,22 @@ def _perf(
     return f"{quoted}={shown}{uom if value is not None else ''}{tail}"
 
 
+def _attempted(report: Report) -> dict[int, list[float | None]]:
+    """Per port, the total time of each probe that was tried (not a name that failed to
+    resolve, not a negative control): one pass over the probes."""
+    out: dict[int, list[float | None]] = {}
+    for o in report.probes:
+        spec = o.result.spec
+        if spec.negative or spec.family is None or o.result.state == "dns-error":
+            continue
+        out.setdefault(spec.port, []).append(o.result.timings.total)
+    return out
+
+
 def _port_lines(report: Report) -> tuple[list[str], list[str]]:
     lines: list[str] = []
     perf: list[str] = []
+    attempted = _attempted(report)
     for port, s in sorted(report.ports.items()):
         if not s.tested:
             continue
@@ -101,18 +123,25 @@ def _port_lines(report: Report) -> tuple[list[str], list[str]]:
         lines.append(
             f"port {port}: {_line(s.state)}, {c.genuine}/{c.probes} genuine greetings{tls}"
         )
-        totals = [
-            o.result.timings.total
-            for o in report.probes
-            if o.result.spec.port == port
-            and not o.result.spec.negative
-            and o.result.timings.total is not None
-        ]
-        perf.append(_perf(f"port_{port}_reachable", int(s.reachable), hi=1))
-        perf.append(_perf(f"port_{port}_genuine", c.genuine, hi=c.probes))
-        if totals:
-            perf.append(_perf(f"port_{port}_time", round(max(totals) / 1000, 3), "s"))
+        tried = attempted.get(port, [])
+        totals = [t for t in tried if t is not None]
+        # Nothing tried on this port (every host name failed to resolve): undeterminable,
+        # "U" per the guidelines, never a fake 0.
+        perf.append(_perf(f"port_{port}_reachable", int(s.reachable) if tried else None, hi=1))
+        perf.append(_perf(f"port_{port}_genuine", c.genuine if tried else None, hi=c.probes))
+        time = round(max(totals) / 1000, 3) if totals else None
+        perf.append(_perf(f"port_{port}_time", time, "s"))
     return lines, perf
+
+
+def _head_value(report: Report) -> int | None:
+    """``port25``: 1 open, 0 a decided verdict against it, U when undeterminable."""
+    if not exit_codes.port25_asked(report):
+        return None
+    word = report.verdict.port25
+    if word == "open":
+        return 1
+    return None if word in ("inconclusive", "offline") else 0
 
 
 def run_assertions(report: Report) -> tuple[tuple[str, ...], str | None]:
@@ -153,7 +182,7 @@ def render_nagios(
     if assertion_failure is not None:
         assertion_failure = _line(assertion_failure)
     state = nagios_state(report, assertion_failure, expect_given=bool(expect))
-    head_perf = _perf("port25", 1 if report.verdict.port25 == "open" else 0, hi=1)
+    head_perf = _perf("port25", _head_value(report), hi=1)
     prefix = f"PORTPROBE {state} - "
     room = FIRST_LINE_MAX - len(prefix) - len(" | ") - len(head_perf)
     first = f"{prefix}{_sentence(report, assertion_failure, room)} | {head_perf}"

@@ -15,6 +15,9 @@ alert can read. The rules this file follows, with their sources:
 - Bounded label sets: labels name verdict words, families, ports, and the providers and
   hosts that were planned, never an address or server text; every value goes through
   ``visible()`` and is escaped (``\\``, ``\"``, ``\n``) and capped in length.
+- **Nothing for what was not measured**: a probe whose host name did not resolve was never
+  tried, so it has no ``portprobe_probe_success`` or ``_duration_seconds`` series (no
+  placeholder ``family="none"``, no made-up 0 s); the verdict gauges say why.
 - ``portprobe_ready`` is 1 (ready) or 0 (not ready) and **absent** when readiness is
   ``unknown`` or was skipped, so ``portprobe_ready == 0`` never fires on a DNS timeout;
   ``portprobe_readiness{ready}`` (one-hot) says which case it was.
@@ -22,6 +25,7 @@ alert can read. The rules this file follows, with their sources:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +57,14 @@ class MetricFamily:
 
 def label_value(value: object) -> str:
     """A label value as the exposition format wants it: visible, bounded, escaped."""
-    text = visible("" if value is None else str(value))[:LABEL_MAX]
+    return _label_text("" if value is None else str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_text(raw: str) -> str:
+    # Cached: a run of thousands of hosts repeats each provider, host, family and port
+    # label in several families. Printable ASCII has nothing for ``visible()`` to escape.
+    text = (raw if raw.isascii() and raw.isprintable() else visible(raw))[:LABEL_MAX]
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
@@ -101,9 +112,13 @@ def iso_epoch(text: str | None) -> float | None:
         return None
 
 
-def _key(o: Observed) -> tuple[str, str, str, int]:
+def _key(o: Observed) -> tuple[str, str, str, int] | None:
+    """The probe's series labels; None for a probe never tried (its name did not resolve):
+    no placeholder ``family="none"`` series that vanishes once DNS works again."""
     s = o.result.spec
-    return (s.provider_key, s.host, s.family or "none", s.port)
+    if s.family is None or o.result.state == "dns-error":
+        return None
+    return (s.provider_key, s.host, s.family, s.port)
 
 
 def verdict_families(
@@ -153,12 +168,14 @@ def _probe_families(report: Report) -> list[MetricFamily]:
     )
     duration = MetricFamily(
         "portprobe_probe_duration_seconds",
-        "The slowest probe of this host, port and family, all phases together.",
+        "The slowest probe of this host, port and family, all phases together; absent "
+        "when no probe of it was timed.",
     )
     by_key: dict[tuple[str, str, str, int], list[Observed]] = {}
     for o in report.probes:
-        if not o.result.spec.negative:
-            by_key.setdefault(_key(o), []).append(o)
+        key = _key(o)
+        if key is not None and not o.result.spec.negative:
+            by_key.setdefault(key, []).append(o)
     for (provider, host, fam, port), group in sorted(by_key.items()):
         labels = {"provider": provider, "host": host, "family": fam, "port": port}
         success.add(1 if any(o.genuine for o in group) else 0, **labels)

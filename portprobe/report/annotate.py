@@ -46,6 +46,8 @@ INTERCEPTION: Final = STRONG_INTERCEPTION | WEAK_INTERCEPTION
 
 def all_anomalies(result: ProbeResult, extra: Iterable[str] = ()) -> tuple[str, ...]:
     """The engine's anomalies followed by the cross-probe ones, without duplicates."""
+    if not result.anomalies and not extra:
+        return ()  # most probes: nothing to merge
     seen: dict[str, None] = dict.fromkeys(result.anomalies)
     seen.update(dict.fromkeys(extra))
     return tuple(seen)

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from portprobe.model import CertInfo, ProbeResult
+from portprobe.model import CertInfo, ProbeResult, ProbeSpec
 from portprobe.protocol.smtp import greeting_domain
 from portprobe.report.refusals import refusal_kind
+from portprobe.vocab import Family
 
 #: A cross-probe anomaly: (index of the probe in the results, anomaly code).
 Flag = tuple[int, str]
@@ -71,11 +72,18 @@ def is_ip_literal(name: str) -> bool:
     text = name.strip().strip("[]")
     if text[:5].lower() == "ipv6:":
         text = text[5:]
+    if _DOTTED_NUMBERS.fullmatch(text):
+        return True
+    if ":" not in text:
+        return False  # neither an IPv6 address nor digits and dots: a name (no parse needed)
     try:
         ipaddress.ip_address(text)
     except ValueError:
-        return bool(text) and all(ch.isdigit() or ch == "." for ch in text)
+        return False
     return True
+
+
+_DOTTED_NUMBERS: Final = re.compile(r"[0-9.]+")
 
 
 def base_domain(name: str | None) -> str | None:
@@ -108,38 +116,69 @@ def name_covered(name: str, patterns: Iterable[str]) -> bool:
 
 
 def refusal_timings(results: Sequence[ProbeResult]) -> list[RefusalTiming]:
-    """Every port-25 RST/ICMP refusal that has a control handshake to compare with."""
+    """Every port-25 RST/ICMP refusal that has a control handshake to compare with.
+
+    One pass builds the control index, one pass looks each refusal up: linear in the
+    number of results (a run of thousands of targets used to scan them all per refusal).
+    """
+    index = ControlIndex(results)
     out = []
     for i, r in enumerate(results):
         if r.spec.port != 25 or r.state not in ("refused", "unreachable"):
             continue
         if r.timings.total is None:
             continue
-        control = _control_handshake(results, r)
+        control = index.fastest(r.spec)
         if control is not None:
             out.append(RefusalTiming(i, r.timings.total, control[0], control[1]))
     return out
 
 
-def _control_handshake(results: Sequence[ProbeResult], r: ProbeResult) -> tuple[float, int] | None:
-    """Fastest handshake on another port: same address, else same host, else provider."""
-    s = r.spec
-    tiers: list[list[tuple[float, int]]] = [[], [], []]
-    for other in results:
-        o = other.spec
-        if o.port == 25 or o.negative or other.timings.connect is None or o.family != s.family:
-            continue
-        entry = (other.timings.connect, o.port)
-        if o.address is not None and o.address == s.address:
-            tiers[0].append(entry)
-        elif o.host == s.host:
-            tiers[1].append(entry)
-        elif o.provider_key == s.provider_key:
-            tiers[2].append(entry)
-    for tier in tiers:
-        if tier:
-            return min(tier)
-    return None
+#: A control handshake: (connect ms, port); the smallest is the fastest, ties to the lower port.
+Handshake = tuple[float, int]
+
+
+class ControlIndex:
+    """The fastest handshake on a port other than 25, per address, host and provider.
+
+    Built in one pass over the results; ``fastest`` looks a port-25 probe's control up by
+    its address, else its host, else its provider (within its address family). Negative
+    controls and probes that never connected are not controls.
+    """
+
+    def __init__(self, results: Iterable[ProbeResult]) -> None:
+        self.by_address: dict[tuple[str | None, str], Handshake] = {}
+        self.by_host: dict[tuple[str | None, str], Handshake] = {}
+        self.by_provider: dict[tuple[str | None, str], Handshake] = {}
+        for other in results:
+            o = other.spec
+            if o.port == 25 or o.negative or other.timings.connect is None:
+                continue
+            entry = (other.timings.connect, o.port)
+            if o.address is not None:
+                _keep_fastest(self.by_address, (o.family, o.address), entry)
+            _keep_fastest(self.by_host, (o.family, o.host), entry)
+            _keep_fastest(self.by_provider, (o.family, o.provider_key), entry)
+
+    def fastest(self, s: ProbeSpec) -> Handshake | None:
+        """Fastest handshake on another port: same address, else same host, else provider."""
+        if s.address is not None:
+            found = self.by_address.get((s.family, s.address))
+            if found is not None:
+                return found
+        # No control shares the address, so every one of this host's is at another address
+        # (and likewise for the provider's): the lookups below are the tiers of old.
+        return self.by_host.get((s.family, s.host)) or self.by_provider.get(
+            (s.family, s.provider_key)
+        )
+
+
+def _keep_fastest(
+    index: dict[tuple[str | None, str], Handshake], key: tuple[str | None, str], entry: Handshake
+) -> None:
+    known = index.get(key)
+    if known is None or entry < known:
+        index[key] = entry
 
 
 def cross_probe_anomalies(results: Sequence[ProbeResult]) -> dict[int, tuple[str, ...]]:
@@ -190,21 +229,46 @@ def _cert_name_unexpected(results: Sequence[ProbeResult]) -> list[Flag]:
 
 def _starttls_missing_on_25(results: Sequence[ProbeResult]) -> list[Flag]:
     # Every large provider offers STARTTLS on its MX; a missing keyword on 25 while the
-    # same provider offers it on 587 (or the catalog says it must) means something in the
-    # path removed it - without the XXXXXXXA trace ASA leaves.
+    # catalog says it must, or while the same provider offers it on 587 at two providers
+    # or more, means something in the path removed it - without the XXXXXXXA trace ASA
+    # leaves. One server of one's own offering STARTTLS on 587 and not on 25 is most
+    # likely configured that way: that alone is no middlebox sign (the verdict's reasons
+    # still say so).
     offered_587 = {
         (r.spec.provider_key, r.spec.family)
         for r in results
         if r.spec.port == 587 and r.starttls == "offered"
     }
     out = []
+    unlike_587: dict[Family | None, list[tuple[int, str]]] = defaultdict(list)
     for i, r in enumerate(results):
         if r.spec.port != 25 or r.starttls != "not-offered":
             continue
-        expected = bool(r.spec.expect and r.spec.expect.starttls)
-        if expected or (r.spec.provider_key, r.spec.family) in offered_587:
+        if r.spec.expect and r.spec.expect.starttls:
             out.append((i, "starttls-missing-on-25"))
-    return out
+        elif (r.spec.provider_key, r.spec.family) in offered_587:
+            unlike_587[r.spec.family].append((i, r.spec.provider_key))
+    for found in unlike_587.values():
+        if len({provider for _, provider in found}) >= 2:
+            out += [(i, "starttls-missing-on-25") for i, _ in found]
+    return sorted(out)
+
+
+def starttls_only_on_587(results: Iterable[ProbeResult]) -> list[ProbeResult]:
+    """Port-25 probes without STARTTLS whose provider offers it on 587 (same family)."""
+    results = list(results)
+    offered_587 = {
+        (r.spec.provider_key, r.spec.family)
+        for r in results
+        if r.spec.port == 587 and r.starttls == "offered"
+    }
+    return [
+        r
+        for r in results
+        if r.spec.port == 25
+        and r.starttls == "not-offered"
+        and (r.spec.provider_key, r.spec.family) in offered_587
+    ]
 
 
 def _issuer_org(issuer: str) -> str:
@@ -251,17 +315,21 @@ def _greeting_name_mismatch(results: Sequence[ProbeResult]) -> list[Flag]:
         if r.spec.port == 25 or r.greeting is None:
             continue
         own = base_domain(r.spec.host)
+        if own is None:  # an address names no domain: nothing to compare (no parse needed)
+            continue
         said = base_domain(greeting_domain(r.greeting))
-        if own is not None and said == own:  # this control greets correctly
+        if said == own:  # this control greets correctly
             names_by_provider[(r.spec.provider_key, r.spec.family)].update({own, said})
     out = []
     for i, r in enumerate(results):
         if r.spec.port != 25 or r.greeting is None:
             continue
         known = names_by_provider.get((r.spec.provider_key, r.spec.family))
+        if not known:
+            continue
         own = base_domain(r.spec.host)
         said = base_domain(greeting_domain(r.greeting))
-        if not known or own is None or said is None:
+        if own is None or said is None:
             continue
         if said != own and said not in known:
             out.append((i, "greeting-name-mismatch"))

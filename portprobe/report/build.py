@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from portprobe.environment.model import Environment
-from portprobe.model import Plan, ProbeResult
+from portprobe.model import Plan, ProbeResult, ProbeSpec
 from portprobe.outcome import (
     SCHEMA_VERSION,
     Observed,
@@ -65,9 +65,13 @@ def port_state(probes: Sequence[Observed]) -> str:
 
 def ports_summary(probes: Sequence[Observed], ports: Sequence[int]) -> dict[int, PortSummary]:
     """Per port: did anything get through? Negative controls are left out (they should fail)."""
+    by_port: dict[int, list[Observed]] = {port: [] for port in (*MAIL_PORTS, *ports)}
+    for p in probes:  # one pass, grouped by port: linear in the number of probes
+        group = by_port.setdefault(p.result.spec.port, [])
+        if not p.result.spec.negative:
+            group.append(p)
     out: dict[int, PortSummary] = {}
-    for port in sorted({*MAIL_PORTS, *ports, *(p.result.spec.port for p in probes)}):
-        mine = [p for p in probes if p.result.spec.port == port and not p.result.spec.negative]
+    for port, mine in sorted(by_port.items()):
         reachable = [p for p in mine if p.result.timings.connect is not None]
         greeting_ok = [p for p in mine if p.result.state == "open"]
         genuine = [p for p in mine if p.genuine]
@@ -91,6 +95,18 @@ def ports_summary(probes: Sequence[Observed], ports: Sequence[int]) -> dict[int,
     return out
 
 
+def unfinished(plan: Plan, results: Sequence[ProbeResult]) -> tuple[ProbeSpec, ...]:
+    """The planned probes that have no result: those still running at an interruption."""
+    missing = Counter(plan.specs)
+    missing.subtract(r.spec for r in results)
+    out = []
+    for spec in plan.specs:  # in plan order; a spec planned twice is missing twice at most
+        if missing[spec] > 0:
+            missing[spec] -= 1
+            out.append(spec)
+    return tuple(out)
+
+
 def build_report(
     *,
     results: Sequence[ProbeResult],
@@ -110,7 +126,8 @@ def build_report(
     """The report of one run; ``verdict`` overrides the decision (tests only)."""
     observed = annotate(results)
     if verdict is None:
-        verdict = decide(observed, plan.dns, used_catalog=used_catalog)
+        still_running = unfinished(plan, results) if interrupted else ()
+        verdict = decide(observed, plan.dns, used_catalog=used_catalog, unfinished=still_running)
     notes = [*plan.notes, *([INTERRUPTED_NOTE] if interrupted else [])]
     anomaly_counts = Counter(code for p in observed for code in p.anomalies)
     return Report(

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from portprobe.model import ProbeResult
+from portprobe.model import ProbeResult, ProbeSpec
 from portprobe.outcome import Observed
 from portprobe.report.annotate import STRONG_INTERCEPTION, WEAK_INTERCEPTION
-from portprobe.report.anomalies import RefusalTiming
+from portprobe.report.anomalies import RefusalTiming, greeted
 from portprobe.report.refusals import RefusalKind, refusal_kind
 from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILY_NAME, FailureMode, Family
@@ -100,6 +100,8 @@ class FamilyEvidence:
     ports: frozenset[int] = frozenset()
     providers: Mapping[str, Provider25] = field(default_factory=dict)
     controls: Mapping[str, frozenset[int]] = field(default_factory=dict)  # provider -> ports
+    #: Ports of this family's probes still running when the run was interrupted.
+    unfinished: frozenset[int] = frozenset()
 
     @property
     def name(self) -> str:
@@ -141,9 +143,15 @@ class _Tally:
 
 
 def digest(
-    family: Family, observed: Sequence[Observed], timings: Sequence[RefusalTiming] = ()
+    family: Family,
+    observed: Sequence[Observed],
+    timings: Sequence[RefusalTiming] = (),
+    unfinished: Iterable[ProbeSpec] = (),
 ) -> FamilyEvidence:
-    """The evidence of ``family`` among ``observed``; ``timings`` index into ``observed``."""
+    """The evidence of ``family`` among ``observed``; ``timings`` index into ``observed``.
+
+    ``unfinished``: the probes still running when the run was interrupted (not results).
+    """
     mine = tuple((i, o) for i, o in enumerate(observed) if o.result.spec.family == family)
     tallies: dict[str, _Tally] = {}
     controls: dict[str, set[int]] = defaultdict(set)
@@ -159,7 +167,10 @@ def digest(
             continue
         ports.add(r.spec.port)
         if r.spec.port != 25:
-            if r.connected:
+            # A control shows the path to the provider works only if the server spoke:
+            # a port that connects and stays silent (or fails TLS) may be held by the same
+            # filter that holds 25.
+            if greeted(r):
                 controls[r.spec.provider_key].add(r.spec.port)
             continue
         tally = tallies.setdefault(r.spec.provider_key, _Tally())
@@ -182,4 +193,5 @@ def digest(
         ports=frozenset(ports),
         providers={key: tally.freeze(key) for key, tally in tallies.items()},
         controls={key: frozenset(found) for key, found in controls.items()},
+        unfinished=frozenset(s.port for s in unfinished if s.family == family and not s.negative),
     )

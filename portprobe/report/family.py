@@ -24,9 +24,9 @@ from portprobe.report.rules_answers import (
     rule_receivers_refuse_client,
 )
 from portprobe.report.rules_path import rule_port25_fails_everywhere, rule_some_destinations_fail
-from portprobe.report.settle import CHECK_PROBE_ERRORS, INCLUDE_PORT25
+from portprobe.report.settle import CHECK_PROBE_ERRORS, INCLUDE_PORT25, STILL_RUNNING_SETTLE
 
-__all__ = ["RULES", "Finding", "Rule", "decide_family"]
+__all__ = ["RULES", "STILL_RUNNING_SETTLE", "Finding", "Rule", "decide_family"]
 
 # --- the rules, in order ------------------------------------------------------------------
 # Each takes the family's evidence and returns a Finding, or None to pass to the next.
@@ -35,9 +35,17 @@ Rule = Callable[[FamilyEvidence], Finding | None]
 
 
 def rule_port25_not_probed(ev: FamilyEvidence) -> Finding | None:
-    # Without a port-25 probe there is nothing to judge (e.g. --ports 587).
+    # Without a port-25 probe there is nothing to judge (e.g. --ports 587), or nothing yet
+    # when the run was interrupted while port 25 was still being probed.
     if ev.providers:
         return None
+    if 25 in ev.unfinished:
+        return Finding(
+            "inconclusive",
+            "low",
+            (f"Port 25 was still being probed over {ev.name} when the run was interrupted.",),
+            settle=(STILL_RUNNING_SETTLE,),
+        )
     return Finding(
         "inconclusive",
         "low",
@@ -69,6 +77,22 @@ RULES: Final[tuple[Rule, ...]] = (
 
 
 def decide_family(ev: FamilyEvidence) -> Finding:
+    if not ev.connected and ev.unfinished:
+        # Interrupted before anything connected here: too early to call it offline or
+        # unavailable, since the probes still running might have connected.
+        states = state_counts([o.result for _, o in ev.results]) or "none finished"
+        return Finding(
+            "inconclusive",
+            "low",
+            (
+                f"No connection over {ev.name} had succeeded when the run was interrupted "
+                f"({states}; probes on {'ports' if len(ev.unfinished) > 1 else 'port'} "
+                f"{'/'.join(map(str, sorted(ev.unfinished)))} still running).",
+            ),
+            connected=False,
+            settle=(STILL_RUNNING_SETTLE,),
+            interrupted=True,
+        )
     if not ev.connected:
         states = state_counts([o.result for _, o in ev.results])
         return Finding(

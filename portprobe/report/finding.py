@@ -25,6 +25,7 @@ class Finding:
     settle: tuple[Advice, ...] = ()  # inconclusive: what would decide it
     refusal: Refusal | None = None  # restricted: why the receivers refuse this client
     split: tuple[Family, Family] | None = None  # partial by family: (blocked, open)
+    interrupted: bool = False  # no connection yet when the run was interrupted
 
 
 def names(providers: Sequence[Provider25], limit: int = 4) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
+from portprobe.report.anomalies import starttls_only_on_587
 from portprobe.report.evidence import FAILURE_MODE_TEXT, FamilyEvidence, failure_mode, quote
 from portprobe.report.finding import Finding, names, plural
 from portprobe.report.refusals import REFUSAL_OF_KIND, refusal_word
@@ -77,18 +78,22 @@ def rule_receivers_refuse_client(ev: FamilyEvidence) -> Finding | None:
     # from every receiver it is: nothing can be delivered from here until the limits clear.
     # None of these is a port-25 block: the port works.
     answered = ev.answered()
+    # Each provider in one group at most, decided by its own refusals: no list is searched
+    # per provider, so thousands of refusing providers stay linear.
     listed = [p for p in answered if "blocklisted" in p.kinds]
     refusing = [
         p
         for p in answered
-        if p not in listed and not p.genuine and p.kinds & {"refused", "temporary"}
+        if "blocklisted" not in p.kinds and not p.genuine and p.kinds & {"refused", "temporary"}
     ]
     limited = [
         p
         for p in answered
-        if p not in listed and p not in refusing and not p.genuine and "rate-limited" in p.kinds
+        if not p.kinds & {"blocklisted", "refused", "temporary"}
+        and not p.genuine
+        and "rate-limited" in p.kinds
     ]
-    genuine = [p for p in answered if p.genuine and p not in listed]
+    genuine = [p for p in answered if p.genuine and "blocklisted" not in p.kinds]
     counted = listed + refusing + limited
     every_one_refuses = bool(answered) and len(counted) == len(answered)
     refused_enough = bool(refusing) and len(refusing) >= len(genuine)
@@ -182,6 +187,14 @@ def rule_port25_answers(ev: FamilyEvidence) -> Finding | None:
         reasons.append(
             f"{names(odd)} showed {', '.join(codes)} on port 25 while the others did not: "
             "most likely that destination's own firewall, not your network."
+        )
+    genuine_ids = {id(o.result) for _, o in ev.results if o.genuine}
+    own_config = [r for r in starttls_only_on_587(o.result for _, o in ev.results)]
+    for r in [r for r in own_config if id(r) in genuine_ids][:2]:
+        reasons.append(
+            f"{r.spec.host} did not offer STARTTLS on port 25 while its provider's port 587 "
+            "did: most likely that server's own configuration (a middlebox removing STARTTLS "
+            "would show at a second provider too)."
         )
     confidence = _open_confidence(len(genuine))
     if failed:

@@ -77,7 +77,7 @@ def rule_port25_fails_everywhere(ev: FamilyEvidence) -> Finding | None:
     reasons.append(
         f"{'Port' if len(ports) == 1 else 'Ports'} {'/'.join(map(str, ports))} reached "
         + (f"{len(controlled)} of these {len(failed)} providers" if len(failed) > 1 else "it")
-        + ", so the path to them works."
+        + f", so the path to {'it' if len(failed) == 1 else 'them'} works."
     )
     reasons += timing
     if mode in _MODE_EXPLAINED:

@@ -13,6 +13,12 @@ from portprobe.advice import Advice
 
 #: Port 25 was not in --ports.
 INCLUDE_PORT25: Final = Advice("include-port25", "Include port 25 in --ports.")
+#: The run was interrupted while probes were still running.
+STILL_RUNNING_SETTLE: Final = Advice(
+    "let-probes-finish",
+    "Run again and let the probes finish: a port that is silently dropped takes the whole "
+    "--timeout to be called filtered.",
+)
 #: Only local errors or unresolved names on port 25.
 CHECK_PROBE_ERRORS: Final = Advice(
     "check-probe-errors", "Check the probe errors in the table, then run again."

@@ -19,6 +19,10 @@ filter, a tunnel, no IPv6 at all), then combines the families:
    answered (something works: maybe every mail port is filtered) or only port 25 was
    probed (a block and an outage look the same without a control).
 
+An interrupted run passes the probes still running (``unfinished``): port 25 among them is
+"still being probed", never "not probed", and a family or run where nothing had connected
+yet is ``inconclusive``, never ``unavailable`` or ``offline`` (unless the resolver failed).
+
 Each finding carries its own advice hints; the advice facts are read off the evidence once
 (``AdviceFacts.from_evidence``), so advice never depends on which rules happened to run.
 """
@@ -30,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from portprobe.model import DNSQuery
+from portprobe.model import DNSQuery, ProbeSpec
 from portprobe.outcome import Observed, Verdict
 from portprobe.report.advice import AdviceFacts, advice_for
 from portprobe.report.anomalies import refusal_timings
@@ -43,6 +47,7 @@ from portprobe.report.settle import (
     CHECK_NAMES,
     DROP_TARGETS_FOR_CATALOG,
     PROBE_A_CONTROL,
+    STILL_RUNNING_SETTLE,
 )
 from portprobe.vocab import (
     CONFIDENCE,
@@ -95,6 +100,11 @@ def combine(findings: dict[Family, Finding]) -> tuple[Finding, Families]:
         if found.connected:
             families[fam] = found.verdict
             live[fam] = found
+        elif found.interrupted:
+            # Interrupted before anything connected in this family: not evidence of a
+            # missing route, only of a run cut short.
+            families[fam] = "inconclusive"
+            reasons.append(f"{found.reasons[0]} It is left out of the verdict.")
         elif found.only_port25:
             # Only port 25 was tried in this family and it failed: a port-25 block and a
             # missing route look the same without a control port.
@@ -162,9 +172,16 @@ def combine(findings: dict[Family, Finding]) -> tuple[Finding, Families]:
 
 
 def decide_without_connectivity(
-    observed: Sequence[Observed], dns: Sequence[DNSQuery], findings: dict[Family, Finding]
+    observed: Sequence[Observed],
+    dns: Sequence[DNSQuery],
+    findings: dict[Family, Finding],
+    unfinished: Sequence[ProbeSpec] = (),
 ) -> Finding:
-    """Nothing connected anywhere (or nothing was probed): offline, or too thin to say."""
+    """Nothing connected anywhere (or nothing was probed): offline, or too thin to say.
+
+    ``unfinished``: probes still running when the run was interrupted; with any, nothing
+    having connected yet proves no outage (unless the resolver itself failed).
+    """
     results = [o.result for o in observed]
     reasons = [r for found in findings.values() for r in found.reasons]
     probed = [r for r in results if r.spec.family is not None]
@@ -174,6 +191,16 @@ def decide_without_connectivity(
         reasons.append(
             f"DNS failed: {len(dns_failed)} of {len(dns)} queries got no answer "
             f"({_count([q.outcome for q in dns_failed])})."
+        )
+    if unfinished and not (dns_failed and not dns_answered):
+        if not probed:
+            reasons.append("No probe had finished when the run was interrupted.")
+        return Finding(
+            "inconclusive",
+            "low",
+            tuple(dict.fromkeys(reasons)),
+            connected=False,
+            settle=(STILL_RUNNING_SETTLE,),
         )
     if not probed:
         unresolved = [r for r in results if r.state == "dns-error"]
@@ -242,17 +269,26 @@ def decide_without_connectivity(
 
 
 def decide(
-    observed: Sequence[Observed], dns: Sequence[DNSQuery] = (), *, used_catalog: bool = False
+    observed: Sequence[Observed],
+    dns: Sequence[DNSQuery] = (),
+    *,
+    used_catalog: bool = False,
+    unfinished: Sequence[ProbeSpec] = (),
 ) -> Verdict:
-    """The port-25 verdict for ``observed`` (from ``annotate``); ``dns`` is the plan's DNS."""
+    """The port-25 verdict for ``observed`` (from ``annotate``); ``dns`` is the plan's DNS.
+
+    ``unfinished``: the planned probes still running when the run was interrupted; they
+    are named as such ("still being probed"), never as "not probed".
+    """
     timings = refusal_timings([o.result for o in observed])
-    tested = [f for f in FAMILIES if any(o.result.spec.family == f for o in observed)]
-    findings = {f: decide_family(digest(f, observed, timings)) for f in tested}
+    present = {o.result.spec.family for o in observed} | {s.family for s in unfinished}
+    tested = [f for f in FAMILIES if f in present]
+    findings = {f: decide_family(digest(f, observed, timings, unfinished)) for f in tested}
     families: Families
     if any(found.connected for found in findings.values()):
         final, families = combine(findings)
     else:
-        final = decide_without_connectivity(observed, dns, findings)
+        final = decide_without_connectivity(observed, dns, findings, unfinished)
         families = {f: findings[f].verdict for f in findings}
         if final.verdict == "inconclusive":
             families = dict.fromkeys(families, "inconclusive")
@@ -265,6 +301,13 @@ def decide(
             f"{len(dns_failed)} of {len(dns)} DNS queries failed "
             f"({_count([q.outcome for q in dns_failed])}); "
             "the hosts they were for were not probed.",
+        )
+    if unfinished:
+        on_25 = sum(1 for spec in unfinished if spec.port == 25)
+        reasons += (
+            f"{len(unfinished)} {'probe was' if len(unfinished) == 1 else 'probes were'} "
+            f"still running when the run was interrupted ({on_25} on port 25); the verdict "
+            "reads only the finished ones.",
         )
     settle = final.settle
     if final.verdict == "inconclusive" and not used_catalog and not settle:
