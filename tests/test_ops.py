@@ -108,6 +108,24 @@ def test_systemd_analyze_verify_speaks_up(tmp_path: Path) -> None:
     assert "Unknown key" in said and "Hardening" in said and "mode" in said, said
 
 
+def test_systemd_sysusers_creates_the_units_user(tmp_path: Path) -> None:
+    sysusers = tool("systemd-sysusers")
+    (tmp_path / "etc").mkdir()
+    proc = subprocess.run(
+        [sysusers, f"--root={tmp_path}", str(SYSTEMD / "portprobe.sysusers")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    service = unit("portprobe.service")["Service"]
+    users = {line.split(":")[0]: line.split(":") for line in (tmp_path / "etc/passwd").open()}
+    groups = {line.split(":")[0] for line in (tmp_path / "etc/group").open()}
+    assert service["User"] in users and service["Group"] in groups
+    assert users[service["User"]][6].strip() == "/usr/sbin/nologin"
+    assert int(users[service["User"]][2]) < 1000  # a system user
+
+
 def test_systemd_analyze_security(tmp_path: Path) -> None:
     analyze = tool("systemd-analyze")
     service, _ = units_with_a_real_program(tmp_path)
@@ -129,7 +147,9 @@ def run_scripts() -> list[tuple[str, str]]:
     return [(s["name"], s["run"]) for s in ACTION["runs"]["steps"] if "run" in s]
 
 
-@pytest.mark.parametrize(("name", "script"), run_scripts(), ids=lambda v: str(v)[:20])
+@pytest.mark.parametrize(
+    ("name", "script"), [pytest.param(*s, id=s[0].replace(" ", "-")) for s in run_scripts()]
+)
 def test_shellcheck_on_the_action_scripts(name: str, script: str) -> None:
     shellcheck = tool("shellcheck")
     proc = subprocess.run(
