@@ -42,8 +42,8 @@ def unit(name: str) -> configparser.ConfigParser:
 
 def units_with_a_real_program(tmp_path: Path) -> list[Path]:
     """Copies of the units whose ExecStart names a program that exists here (verify
-    refuses a missing one); everything else is as shipped."""
-    program = Path(sys.executable).parent / "portprobe"
+    refuses a missing one; it does not run it); everything else is as shipped."""
+    program = Path(sys.executable)
     copies = []
     for name in ("portprobe.service", "portprobe.timer"):
         text = (SYSTEMD / name).read_text()
