@@ -52,7 +52,10 @@ def imports(path: Path, modules: set[str]) -> set[str]:
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = resolve_from(name, path.name == "__init__.py", node)
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            # ``from pkg import mod`` depends on the submodule; ``from pkg import name``
+            # on the package (every import runs the package's __init__ either way).
+            subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
+            targets = subs if len(subs) == len(node.names) else [base, *subs]
         else:
             continue
         for target in targets:

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from portprobe.advice import Advice, texts
 from portprobe.environment.model import Environment
-from portprobe.model import DNSQuery, ProbeResult
+from portprobe.model import DNSQuery, ProbeResult, ProbeSpec
 from portprobe.readiness.model import Readiness
 from portprobe.vocab import (
     Confidence,
@@ -78,7 +78,7 @@ class Observed:
     greeting_domain: str | None
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> ProbeSpec:
         return self.result.spec
 
     def to_dict(self) -> dict[str, Any]:

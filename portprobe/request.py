@@ -102,9 +102,9 @@ class DiagnoseRequest:
 
     def __post_init__(self) -> None:
         from portprobe.protocol.smtp import ehlo_name_problem
-        from portprobe.targets.resolve import parse_domain, parse_nameserver, parse_target
+        from portprobe.targets.names import parse_domain, parse_nameserver, parse_target
 
-        def put(name: str, value: Any) -> None:
+        def put(name: str, value: object) -> None:
             object.__setattr__(self, name, value)
 
         for name in ("domains", "targets", "nameservers", "public_ips", "dnsbl_zones", "expect"):
@@ -208,7 +208,7 @@ class DiagnoseRequest:
 def _is_loopback(target: str) -> bool:
     import ipaddress
 
-    from portprobe.targets.resolve import parse_target
+    from portprobe.targets.names import parse_target
 
     literal = parse_target(target)[1]
     return literal is not None and ipaddress.ip_address(literal).is_loopback

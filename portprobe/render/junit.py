@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from portprobe.outcome import iso_utc
 from portprobe.text import shorten, visible
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def readiness_checks(readiness: Readiness) -> Iterator[Check]:
 
 
 def render_junit(report: Report) -> str:
-    from portprobe.render import verdict_line
+    from portprobe.render.cells import verdict_line
 
     v = report.verdict
     tested = sorted((port, s) for port, s in report.ports.items() if s.tested)
@@ -157,7 +158,7 @@ def render_junit(report: Report) -> str:
         errors="0",
         skipped=str(skipped),
         time=seconds,
-        timestamp=_text(report.to_dict()["started_at"]),
+        timestamp=_text(iso_utc(report.started_at)),
     )
     env = report.environment
     props = ET.SubElement(suite, "properties")
