@@ -178,3 +178,27 @@ async def test_one_lookup_serves_the_planner_and_the_readiness_checks(
     assert ("7.2.0.192.in-addr.arpa", "PTR") in asked  # readiness, through the same seam
     assert report.readiness is not None
     assert [p.result.state for p in report.probes] == ["open"]
+
+
+def test_the_readme_s_many_diagnoses_snippet_runs() -> None:
+    """The README's snippet as written, on two loopback requests (a port that refuses)."""
+    import re
+    import socket
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("**Many diagnoses in one process**", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert code is not None
+    namespace: dict[str, object] = {"trio": trio, "portprobe": portprobe}
+    exec(code.group(1), namespace)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: refused at once
+        port = closed.getsockname()[1]
+        requests = [
+            DiagnoseRequest(targets=(a,), ports=(25,), port_map={25: port}) for a in ADDRESSES
+        ]
+        reports = trio.run(namespace["watch"], requests)  # type: ignore[arg-type]
+    assert sorted(r.probes[0].result.state for r in reports) == ["refused", "refused"]
+    shared = namespace["shared"]
+    assert isinstance(shared, portprobe.Shared) and shared.per_host == 1
