@@ -80,6 +80,7 @@ class Diagnosis:
         from portprobe.pipeline import Pipeline
         from portprobe.probe import ProbeConfig
         from portprobe.targets.names import parse_nameserver
+        from portprobe.targets.resolve import PlanInput
 
         self.request = request
         self.shared = shared if shared is not None else Shared(per_host=request.per_host)
@@ -96,16 +97,18 @@ class Diagnosis:
         dns = lookup if lookup is not None else self.shared.dns(nameservers, request.dns_timeout)
         self._planned_and_flowing = trio_event()
         self._pipeline: Pipeline = Pipeline(
-            domains=request.domains,
-            targets=request.targets,
-            catalog=catalog if request.uses_catalog else None,
-            ports=request.ports,
-            families=request.families,
-            nameservers=nameservers,
-            dns_timeout=request.dns_timeout,
-            max_mx=request.max_mx,
-            max_addresses=request.max_addresses,
-            port_map=request.port_map,
+            PlanInput(
+                domains=request.domains,
+                targets=request.targets,
+                catalog=catalog if request.uses_catalog else None,
+                ports=request.ports,
+                families=request.families,
+                nameservers=nameservers,
+                dns_timeout=request.dns_timeout,
+                max_mx=request.max_mx,
+                max_addresses=request.max_addresses,
+                port_map=request.port_map,
+            ),
             config=ProbeConfig(
                 timeout=request.timeout,
                 connect_timeout=request.connect_timeout,

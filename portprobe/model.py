@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from portprobe.vocab import DnsOutcome, Family
+from portprobe.vocab import DnsOutcome, Family, IcmpMeaning
 
 Mode = Literal["starttls", "implicit-tls", "plain"]
 StartTLS = Literal["offered", "not-offered", "stripped", "n/a"]
@@ -51,16 +51,6 @@ class Expectation:
         }
 
 
-IcmpMeaning = Literal[
-    "admin-prohibited",
-    "host-prohibited",
-    "net-prohibited",
-    "host-unreachable",
-    "net-unreachable",
-    "port-unreachable",
-    "time-exceeded",
-    "other",
-]
 #: (family, ICMP type, code) → meaning. ICMP (RFC 792, RFC 1812 §5.2.7.1): type 3
 #: destination unreachable, type 11 time exceeded. ICMPv6 (RFC 4443 §3.1, §3.3): type 1
 #: destination unreachable (code 5 "source address failed ingress/egress policy" and 6

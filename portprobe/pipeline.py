@@ -23,7 +23,7 @@ the nursery, so a typo reaches the caller as itself and not wrapped in an except
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 
 import trio
 
@@ -33,10 +33,8 @@ from portprobe.probe.connect import Connector, open_tcp
 from portprobe.probe.engine import ProbeConfig
 from portprobe.probe.runner import Manners, ProbePool
 from portprobe.probe.tls import TLSContexts
-from portprobe.targets.catalog import Catalog
 from portprobe.targets.planner import ProbeKey, probe_key
 from portprobe.targets.resolve import PlanInput, make_planner
-from portprobe.vocab import Family
 
 __all__ = ["Pipeline"]
 
@@ -54,17 +52,8 @@ class Pipeline:
 
     def __init__(
         self,
+        inputs: PlanInput,
         *,
-        domains: Sequence[str],
-        targets: Sequence[str],
-        catalog: Catalog | None,
-        ports: Sequence[int],
-        families: Sequence[Family],
-        nameservers: Sequence[tuple[str, int]],
-        dns_timeout: float,
-        max_mx: int,
-        max_addresses: int,
-        port_map: Mapping[int, int],
         config: ProbeConfig,
         concurrency: int,
         per_host: int,
@@ -78,21 +67,7 @@ class Pipeline:
             raise InputError(f"concurrency must be at least 1, not {concurrency}")
         if per_host < 1:
             raise InputError(f"per-host limit must be at least 1, not {per_host}")
-        self._planner = make_planner(
-            PlanInput(
-                domains=domains,
-                targets=targets,
-                catalog=catalog,
-                ports=ports,
-                families=families,
-                nameservers=nameservers,
-                dns_timeout=dns_timeout,
-                max_mx=max_mx,
-                max_addresses=max_addresses,
-                port_map=port_map,
-            ),
-            lookup=lookup,
-        )
+        self._planner = make_planner(inputs, lookup=lookup)
         self._pool = ProbePool(
             config,
             concurrency=concurrency,

@@ -115,3 +115,15 @@ AdviceCode = Literal[
     "ready-direct",
 ]
 ADVICE_CODES: Final[tuple[AdviceCode, ...]] = get_args(AdviceCode)
+
+#: What an ICMP error that stopped a SYN means (spec "Path", ``probes[].icmp.meaning``).
+IcmpMeaning = Literal[
+    "admin-prohibited",
+    "host-prohibited",
+    "net-prohibited",
+    "host-unreachable",
+    "net-unreachable",
+    "port-unreachable",
+    "time-exceeded",
+    "other",
+]

@@ -55,7 +55,23 @@ def pipeline(**overrides: Any) -> Pipeline:
         tls=TLS,
     )
     arguments.update(overrides)
-    return Pipeline(**arguments)
+    planning = {k: arguments.pop(k) for k in PLANNING if k in arguments}
+    return Pipeline(PlanInput(**planning), **arguments)
+
+
+#: The Pipeline's planning inputs (a PlanInput); the rest are its probing settings.
+PLANNING = (
+    "domains",
+    "targets",
+    "catalog",
+    "ports",
+    "families",
+    "nameservers",
+    "dns_timeout",
+    "max_mx",
+    "max_addresses",
+    "port_map",
+)
 
 
 def plan_inputs(pipe_args: dict[str, Any]) -> dict[str, Any]:
