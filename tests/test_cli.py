@@ -254,3 +254,11 @@ def test_a_given_sysfs_is_checked_before_probing_and_the_default_is_not(tmp_path
     ]
     fine = portprobe("--target", "127.0.0.1", "--ports", "25", closed, "--json")
     assert json.loads(fine.stdout)["parameters"]["sysfs"] == "/sys"
+
+
+def test_a_private_public_ip_is_a_usage_error_before_any_lookup() -> None:
+    proc = portprobe("--target", "127.0.0.1", "--public-ip", "10.0.0.1", "--ports", "25")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    [line] = proc.stderr.strip().splitlines()
+    assert "--public-ip 10.0.0.1: a private address (RFC 1918)" in line

@@ -282,6 +282,24 @@ def test_parse_public_ip_and_zone() -> None:
     assert parse_dnsbl_zone("Bl.Example.NET.") == "bl.example.net"
 
 
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("10.1.2.3", "a private address (RFC 1918)"),
+        ("192.168.0.10", "a private address (RFC 1918)"),
+        ("100.64.1.1", "a carrier-grade NAT address (RFC 6598)"),
+        ("127.0.0.1", "a loopback address"),
+        ("fd00::25", "a unique local address (RFC 4193)"),
+        ("::ffff:172.16.0.9", "a private address (RFC 1918)"),
+        ("fe80::1", "a link-local address"),
+    ],
+)
+def test_a_private_public_ip_is_refused_and_never_sent_to_a_dnsbl(value: str, kind: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_public_ip(value)
+    assert kind in str(info.value) and str(info.value).startswith("--public-ip ")
+
+
 @pytest.mark.parametrize("value", ["198.51.100", "mail.example.com", "", "1.2.3.4\x1b[2J"])
 def test_bad_public_ip_is_one_line_naming_it(value: str) -> None:
     with pytest.raises(InputError) as info:

@@ -112,7 +112,41 @@ def parse_public_ip(text: str) -> str:
     except ValueError:
         shown = shorten(visible(text), 60)
         raise InputError(f"--public-ip {shown!r}: not an IPv4 or IPv6 address") from None
+    if (kind := _never_public(address)) is not None:
+        # Receivers and DNSBLs only ever see a public address; asking a DNSBL about this
+        # one would tell it our private network for nothing.
+        raise InputError(
+            f"--public-ip {address}: {kind}, never what receivers see; give this machine's "
+            "public address (or leave --public-ip out to have it found)"
+        )
     return str(address)
+
+
+#: Ranges that are never a mail server's address as the internet sees it (the
+#: documentation and benchmarking ranges stay allowed: labs and examples use them).
+_NEVER_PUBLIC: tuple[tuple[str, str], ...] = (
+    ("10.0.0.0/8", "a private address (RFC 1918)"),
+    ("172.16.0.0/12", "a private address (RFC 1918)"),
+    ("192.168.0.0/16", "a private address (RFC 1918)"),
+    ("100.64.0.0/10", "a carrier-grade NAT address (RFC 6598)"),
+    ("127.0.0.0/8", "a loopback address"),
+    ("169.254.0.0/16", "a link-local address"),
+    ("0.0.0.0/8", "not a host address"),
+    ("::1/128", "a loopback address"),
+    ("::/128", "not a host address"),
+    ("fc00::/7", "a unique local address (RFC 4193)"),
+    ("fe80::/10", "a link-local address"),
+)
+
+
+def _never_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for network, kind in _NEVER_PUBLIC:
+        net = ipaddress.ip_network(network)
+        if net.version == address.version and address in net:
+            return kind
+    return None
 
 
 def zone_problem(text: str) -> str | None:
