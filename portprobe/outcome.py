@@ -167,6 +167,9 @@ class Report:
     readiness: Readiness | None = None  # None: --no-readiness
     environment: Environment | None = None
     hostname: str | None = None  # the vantage point: this machine's own name
+    #: Planned probes that were still running when the run was interrupted (none when it
+    #: was not): the views show them as such, never as "not probed".
+    unfinished: tuple[ProbeSpec, ...] = ()
 
     def vantage(self) -> dict[str, Any]:
         """Where the report was taken: what ``portprobe merge`` names each row by."""

@@ -150,3 +150,30 @@ def test_a_connected_silent_control_still_times_a_refusal() -> None:
     silent = dataclasses.replace(no_banner("own", 2525), timings=Timings(connect=40.0, total=9.0))
     timed = refusal_timings([reset("own", 25, total_ms=1.0), silent])
     assert [(t.control_port, t.from_path) for t in timed] == [(2525, True)]
+
+
+def test_the_table_and_markdown_show_still_running_cells_not_not_probed() -> None:
+    """The 80-column view and Markdown name each cell still running at the interruption,
+    and the header counts them; the "· not probed" mark is for ports never asked."""
+    from portprobe.render import render
+
+    done = [open_("own", 587)]
+    running = [dataclasses.replace(done[0], spec=dataclasses.replace(done[0].spec, port=25))]
+    report = build_report(
+        results=done,
+        plan=Plan(specs=tuple(r.spec for r in [*done, *running])),
+        parameters=PARAMETERS,
+        tool_version="0.1.0",
+        started_at=T0,
+        finished_at=T1,
+        interrupted=True,
+    )
+    assert report.unfinished == (running[0].spec,)
+    table = render("table", report)
+    assert "1 still running when interrupted" in " ".join(table.split("\n\n")[0].split())
+    row = next(line for line in table.splitlines() if line.startswith("smtp.own"))
+    assert row.split()[2:4] == ["running", "open"]  # port 25, then 587
+    assert "running: still running when interrupted" in table
+    assert "not probed" not in table
+    markdown = render("markdown", report)
+    assert "| running |" in markdown and "not probed" not in markdown

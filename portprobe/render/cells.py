@@ -13,7 +13,7 @@ alike; they collapse into one line that names them.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -29,6 +29,8 @@ VERIFIED: Final = "✓"  # TLS handshake done and the certificate verified for t
 UNVERIFIED: Final = "✗"  # TLS done, certificate not verified (or TLS failed / stripped)
 ANOMALY: Final = "!"  # a middlebox sign or protocol oddity; -v lists them
 NOT_PROBED: Final = "·"
+#: The state word of a cell whose probe was still running when the run was interrupted.
+RUNNING: Final = "running"
 FAILED_STATES: Final = frozenset(
     {"refused", "filtered", "unreachable", "dns-error", "error", "no-banner", "not-smtp"}
 )
@@ -194,8 +196,17 @@ def _cell(probe: Observed) -> Cell:
 
 
 def _ports(probes: Iterable[Observed]) -> tuple[int, ...]:
-    seen = {p.result.spec.port for p in probes}
+    return _ports_of({p.result.spec.port for p in probes})
+
+
+def _ports_of(seen: set[int]) -> tuple[int, ...]:
     return tuple(sorted(seen, key=lambda p: (MAIL_PORTS.index(p) if p in MAIL_PORTS else 99, p)))
+
+
+def _running_ports(
+    running: Mapping[tuple[str, str, str | None, str | None], list[int]],
+) -> set[int]:
+    return {port for ports in running.values() for port in ports}
 
 
 def _family_labels(keys: Sequence[tuple[str, str, str | None, str | None]]) -> dict[int, str]:
@@ -229,6 +240,18 @@ def build_grid(report: Report) -> Grid:
         s = p.result.spec
         order.setdefault((s.provider_key, s.host, s.family, s.address), []).append(p)
     # Rows of one provider together (its MX beside its submission host), IPv4 first.
+    # Probes still running at an interruption: their cells say so, in their hosts' rows.
+    running: dict[tuple[str, str, str | None, str | None], list[int]] = {}
+    for spec in report.unfinished:
+        if spec.address is not None:
+            held: tuple[str, str, str | None, str | None] = (
+                spec.provider_key,
+                spec.host,
+                spec.family,
+                spec.address,
+            )
+            running.setdefault(held, []).append(spec.port)
+            order.setdefault(held, [])
     provider_rank = {k[0]: n for n, k in reversed(list(enumerate(order)))}
     host_rank = {k[1]: n for n, k in reversed(list(enumerate(order)))}
     keys = sorted(order, key=lambda k: (provider_rank[k[0]], host_rank[k[1]], k[2] or ""))
@@ -239,6 +262,8 @@ def build_grid(report: Report) -> Grid:
         cells: dict[int, Cell] = {}
         for p in mine:
             cells.setdefault(p.result.spec.port, _cell(p))
+        for port in running.get(key, ()):
+            cells.setdefault(port, Cell(state=RUNNING))
         port25_first = sorted(mine, key=lambda p: p.result.spec.port != 25)
         greeting = next((greeting_cell(p) for p in port25_first if p.result.greeting), DASH)
         rows.append(
@@ -252,7 +277,7 @@ def build_grid(report: Report) -> Grid:
             )
         )
     return Grid(
-        ports=_ports(resolved),
+        ports=_ports_of({p.result.spec.port for p in resolved} | _running_ports(running)),
         rows=tuple(rows),
         unresolved=tuple(dict.fromkeys(safe(p.result.spec.host) for p in unresolved)),
         unresolved_ports=_ports(unresolved),
@@ -280,6 +305,8 @@ def legend(grid: Grid) -> str:
         parts.append(f"{ANOMALY} anomaly (-v lists them)")
     if any(c.negative for c in cells):
         parts.append("(…) expected to fail")
+    if any(c.state == RUNNING for c in cells):
+        parts.append(f"{RUNNING}: still running when interrupted")
     if any(p not in row.cells for row in grid.rows for p in grid.ports):
         parts.append(f"{NOT_PROBED} not probed")
     return "  ".join(parts)
@@ -305,7 +332,9 @@ def header_lines(report: Report) -> list[str]:
         what += f", {'+'.join(families)}"
     what += f", {report.duration_ms / 1000:.1f} s"
     if report.interrupted:
-        what += " (INTERRUPTED: partial report)"
+        running = len(report.unfinished)
+        still = f"; {running} still running when interrupted" if running else ""
+        what += f" (INTERRUPTED: partial report{still})"
     lines = [what]
     env = report.environment
     if env is not None:

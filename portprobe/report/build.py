@@ -125,8 +125,8 @@ def build_report(
 ) -> Report:
     """The report of one run; ``verdict`` overrides the decision (tests only)."""
     observed = annotate(results)
+    still_running = unfinished(plan, results) if interrupted else ()
     if verdict is None:
-        still_running = unfinished(plan, results) if interrupted else ()
         verdict = decide(observed, plan.dns, used_catalog=used_catalog, unfinished=still_running)
     notes = [*plan.notes, *([INTERRUPTED_NOTE] if interrupted else [])]
     anomaly_counts = Counter(code for p in observed for code in p.anomalies)
@@ -151,4 +151,5 @@ def build_report(
         readiness=readiness,
         environment=environment,
         hostname=hostname,
+        unfinished=still_running,
     )
