@@ -50,23 +50,39 @@ class Failure:
 #: Every exception the network can raise into an attempt; anything else is a bug.
 EXPECTED: Final = (OSError, trio.BrokenResourceError, SMTPProtocolError, PeerClosed)
 
+
+def errnos(*names: str) -> frozenset[int]:
+    """The numbers of the errno names this system has: ENONET is Linux's alone, and on
+    Windows a socket reports WSA numbers (CPython maps ECONNREFUSED, EHOSTUNREACH and the
+    other socket names to them, but not EACCES), so each set names both spellings."""
+    return frozenset(getattr(_errno, name) for name in names if hasattr(_errno, name))
+
+
 # Errors that mean "something on the path said no (or no way there)": ICMP unreachable of
 # any kind, no route, or a local firewall rule. EADDRNOTAVAIL shows up for IPv6 when the
 # host has no usable source address for that destination — no route, in effect.
-_UNREACHABLE = frozenset(
-    {
-        _errno.EHOSTUNREACH,
-        _errno.ENETUNREACH,
-        _errno.EACCES,
-        _errno.EPERM,
-        _errno.EADDRNOTAVAIL,
-        _errno.ENONET,
-        _errno.EHOSTDOWN,
-        _errno.ENETDOWN,
-        _errno.EAFNOSUPPORT,
-    }
+_UNREACHABLE = errnos(
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EACCES",
+    "EPERM",
+    "EADDRNOTAVAIL",
+    "ENONET",
+    "EHOSTDOWN",
+    "ENETDOWN",
+    "EAFNOSUPPORT",
+    "WSAEHOSTUNREACH",
+    "WSAENETUNREACH",
+    "WSAEACCES",
+    "WSAEADDRNOTAVAIL",
+    "WSAEHOSTDOWN",
+    "WSAENETDOWN",
+    "WSAEAFNOSUPPORT",
 )
-_LOCAL_RESOURCE = frozenset({_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM})
+_LOCAL_RESOURCE = errnos("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM", "WSAEMFILE", "WSAENOBUFS")
+_REFUSED = errnos("ECONNREFUSED", "WSAECONNREFUSED")
+_TIMED_OUT = errnos("ETIMEDOUT", "WSAETIMEDOUT")
+_RESET = errnos("ECONNRESET", "WSAECONNRESET")
 
 
 def is_local_resource(exc: OSError) -> bool:
@@ -94,7 +110,7 @@ def classify_connect_error(exc: OSError) -> tuple[State, ErrorInfo]:
     # What the kernel's error queue said, where the connector read it (probe/connect.py).
     report = getattr(exc, "report", None)
     icmp = report.icmp if isinstance(report, KernelReport) else None
-    if number == _errno.ECONNREFUSED:
+    if number in _REFUSED:
         return "refused", ErrorInfo(
             "connect", "connection refused (RST or ICMP port unreachable)", name, icmp
         )
@@ -102,7 +118,7 @@ def classify_connect_error(exc: OSError) -> tuple[State, ErrorInfo]:
         return "unreachable", ErrorInfo("connect", _message(exc), name, icmp)
     if number in _LOCAL_RESOURCE:
         return "error", ErrorInfo("local-resource", _message(exc), name)
-    if number == _errno.ETIMEDOUT:
+    if number in _TIMED_OUT:
         # The kernel gave up on its SYN retries before our deadline: still a silent drop.
         return "filtered", ErrorInfo("timeout", "no answer to the connection attempt", name)
     return "error", ErrorInfo("connect", _message(exc), name, icmp)
@@ -128,7 +144,7 @@ def describe_tls_error(exc: BaseException) -> tuple[ErrorInfo, str | None]:
 def describe_io_error(exc: BaseException) -> ErrorInfo:
     """An ``ErrorInfo`` for a connection that broke after it was established."""
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    if isinstance(cause, OSError) and cause.errno == _errno.ECONNRESET:
+    if isinstance(cause, OSError) and cause.errno in _RESET:
         return ErrorInfo("reset", "connection reset by peer", "ECONNRESET")
     if isinstance(cause, ssl.SSLError):  # before OSError: SSLError is one
         return ErrorInfo("tls", getattr(cause, "reason", None) or str(cause), None)
