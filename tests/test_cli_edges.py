@@ -372,6 +372,9 @@ def test_a_collector_running_as_another_user_reads_the_report() -> None:
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, "nobody could not read the report"
         assert seen.startswith(b"# ")  # OpenMetrics text, read by the other user
+        from tests.test_openmetrics import promtool
+
+        promtool(out.read_text())  # and the file is what Prometheus' own checker accepts
     finally:
         for child in directory.iterdir():
             child.unlink()
