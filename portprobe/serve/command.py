@@ -23,7 +23,8 @@ the diagnosis options       ``request``         without ``--config``: the ``defa
 ``--nameserver``, ...)
 ==========================  ==================  =============================================
 
-Exit codes: 0 after SIGTERM or SIGINT (runs in flight are cancelled, connections closed),
+Exit codes: 0 after SIGTERM or SIGINT (runs in flight are cut and their scrapes answered
+with the partial result, flagged ``portprobe_interrupted 1``; then connections close),
 2 for bad input (a modules file with a typo: ``FILE:LINE: modules.x.key: problem``; an
 address to listen on that is taken or not local), each said in one line.
 """
@@ -185,6 +186,6 @@ async def _stop_on_signal(
     signals: AsyncIterator[int], exporter: Exporter, scope: trio.CancelScope
 ) -> None:
     async for _ in signals:
-        exporter.stopping = True
+        await exporter.stop()
         scope.cancel()
         return

@@ -97,6 +97,8 @@ class Exporter:
             self.handle, max_connections=max_connections, head_timeout=head_timeout
         )
         self.stopping = False
+        self._answering = 0  # requests being answered now
+        self._run_scopes: set[trio.CancelScope] = set()
         self._flights: dict[Key, Flight] = {}
         self._cache: OrderedDict[Key, Result] = OrderedDict()
         self._nursery: trio.Nursery | None = None
@@ -158,7 +160,11 @@ class Exporter:
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
-        handler, module, response = await self._route(request)
+        self._answering += 1
+        try:
+            handler, module, response = await self._route(request)
+        finally:
+            self._answering -= 1
         self.m_requests.labels(handler, module, str(response.status)).inc()
         self.m_request_seconds.labels(handler).observe(time.perf_counter() - started)
         return response
@@ -280,7 +286,11 @@ class Exporter:
         try:
             diagnosis = Diagnosis(key[1], shared=self.shared)
             with trio.move_on_after(budget) as scope:
-                await diagnosis.run()
+                self._run_scopes.add(scope)
+                try:
+                    await diagnosis.run()
+                finally:
+                    self._run_scopes.discard(scope)
             report = diagnosis.report(interrupted=scope.cancelled_caught)
             flight.result = Result(
                 render_probe(report, module, trio.current_time() - started),
@@ -323,6 +333,16 @@ class Exporter:
                 Diagnosis(module.request, shared=self.shared)
             except PortprobeError as exc:
                 raise type(exc)(f"module {module.name!r}: {exc}") from None
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop cleanly: refuse new runs, cut the runs in flight (their scrapes get the
+        partial result, flagged), and wait up to ``grace`` seconds for those answers."""
+        self.stopping = True
+        for scope in list(self._run_scopes):
+            scope.cancel()
+        with trio.move_on_after(grace):
+            while self._flights or self._answering:
+                await trio.sleep(0.01)
 
     async def run(
         self,
