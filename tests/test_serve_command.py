@@ -15,7 +15,7 @@ import trio
 
 from portprobe.serve.command import ServeOptions, parse_duration, parse_listen, serve_main
 from portprobe.serve.config import ConfigError, load_config
-from tests.test_serve_support import get, start_smtp_host
+from tests.test_serve_support import get, start_serve, start_smtp_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,26 +109,6 @@ def test_durations_and_listen_addresses() -> None:
         load_config(Path("/nonexistent/serve.toml"))
 
 
-def _start(config: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    code = (
-        "import sys; from pathlib import Path; "
-        "from portprobe.serve.command import ServeOptions, serve_main; "
-        "sys.exit(serve_main(ServeOptions(listen='127.0.0.1:0', config=Path(sys.argv[1]))))"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(config), *extra],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    if "listening on " not in line:
-        proc.kill()
-        raise AssertionError(f"serve did not start: {line}{proc.stderr.read()}")
-    return proc, line.split("listening on ", 1)[1].strip().rstrip("/")
-
-
 async def test_sigterm_ends_a_run_in_flight_cleanly(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         host = await start_smtp_host(nursery)
@@ -145,7 +125,7 @@ async def test_sigterm_ends_a_run_in_flight_cleanly(tmp_path: Path) -> None:
             timeout = 30
             """,
         )
-        proc, url = await trio.to_thread.run_sync(_start, config)
+        proc, url = await trio.to_thread.run_sync(start_serve, config)
         port = int(url.rsplit(":", 1)[1])
         answers = []
 

@@ -7,8 +7,11 @@ speak."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -137,6 +140,27 @@ async def wait_until(predicate: Any, *, limit: float = 20.0) -> None:
             await trio.sleep(0.01)
 
 
+def start_serve(config: Path, **options: Any) -> tuple[subprocess.Popen[str], str]:
+    """``serve_main`` in its own process on a free loopback port; (process, base URL)."""
+    extra = "".join(f", {k}={v!r}" for k, v in options.items())
+    code = (
+        "import sys; from pathlib import Path; "
+        "from portprobe.serve.command import ServeOptions, serve_main; "
+        "sys.exit(serve_main(ServeOptions(listen='127.0.0.1:0', "
+        f"config=Path(sys.argv[1]){extra})))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(config)], stderr=subprocess.PIPE, text=True, cwd=root
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    if "listening on " not in line:
+        proc.kill()
+        raise AssertionError(f"serve did not start: {line}{proc.stderr.read()}")
+    return proc, line.split("listening on ", 1)[1].strip().rstrip("/")
+
+
 __all__ = [
     "Answer",
     "Port25",
@@ -145,6 +169,7 @@ __all__ = [
     "get",
     "running_exporter",
     "sample",
+    "start_serve",
     "start_smtp_host",
     "wait_until",
 ]
