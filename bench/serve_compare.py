@@ -203,7 +203,8 @@ def serve_argv(config: Path, port: int, cache_ttl: str) -> list[str]:
         "import sys; from pathlib import Path; "
         "from portprobe.serve.command import ServeOptions, serve_main; "
         f"sys.exit(serve_main(ServeOptions(listen='127.0.0.1:{port}', "
-        f"config=Path({str(config)!r}), cache_ttl={cache_ttl!r}, max_concurrent=64)))"
+        f"config=Path({str(config)!r}), cache_ttl={cache_ttl!r}, max_concurrent=64), "
+        "say=lambda line: print(line, file=sys.stderr, flush=True)))"
     )
     return [sys.executable, "-c", code]
 

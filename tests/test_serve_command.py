@@ -3,7 +3,6 @@ running exporter stops cleanly on SIGTERM; no other command imports the server s
 
 from __future__ import annotations
 
-import io
 import signal
 import subprocess
 import sys
@@ -78,10 +77,10 @@ def test_a_typo_is_exit_2_naming_the_line_and_key(
     tmp_path: Path, text: str, line: int, says: str
 ) -> None:
     path = write(tmp_path, text)
-    err = io.StringIO()
-    code = serve_main(ServeOptions(config=path, listen="127.0.0.1:0"), stderr=err)
+    lines: list[str] = []
+    code = serve_main(ServeOptions(config=path, listen="127.0.0.1:0"), say=lines.append)
     assert code == 2
-    message = err.getvalue()
+    message = "".join(f"{line}\n" for line in lines)
     assert message.count("\n") == 1 and "Traceback" not in message
     assert f"{path}:{line}: " in message, message
     assert says in message, message
@@ -95,9 +94,9 @@ def test_missing_file_and_bad_options_are_exit_2(tmp_path: Path) -> None:
         (ServeOptions(cache_ttl="soon"), "--cache-ttl"),
         (ServeOptions(max_concurrent=0), "--max-concurrent"),
     ]:
-        err = io.StringIO()
-        assert serve_main(options, stderr=err) == 2
-        assert says in err.getvalue() and err.getvalue().count("\n") == 1
+        lines: list[str] = []
+        assert serve_main(options, say=lines.append) == 2
+        assert len(lines) == 1 and says in lines[0] and "\n" not in lines[0]
 
 
 def test_durations_and_listen_addresses() -> None:

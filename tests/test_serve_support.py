@@ -146,8 +146,9 @@ def start_serve(config: Path, **options: Any) -> tuple[subprocess.Popen[str], st
     code = (
         "import sys; from pathlib import Path; "
         "from portprobe.serve.command import ServeOptions, serve_main; "
+        "say = lambda line: print(line, file=sys.stderr, flush=True); "
         "sys.exit(serve_main(ServeOptions(listen='127.0.0.1:0', "
-        f"config=Path(sys.argv[1]){extra})))"
+        f"config=Path(sys.argv[1]){extra}), say=say))"
     )
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(

@@ -23,6 +23,17 @@ the diagnosis options       ``request``         without ``--config``: the ``defa
 ``--nameserver``, ...)
 ==========================  ==================  =============================================
 
+Registering it (in the CLI package; the diagnosis options and their parsing are the main
+command's, shared)::
+
+    @app.command("serve")
+    def serve(listen: str = DEFAULT_LISTEN, config: Path | None = None, cache_ttl: str = "60s",
+              max_concurrent: int = 8, ...the diagnosis options...) -> None:
+        from portprobe.serve.command import ServeOptions, serve_main
+        options = ServeOptions(listen=listen, config=config, cache_ttl=cache_ttl,
+                               max_concurrent=max_concurrent, request=<the DiagnoseRequest>)
+        raise typer.Exit(serve_main(options, say=lambda line: typer.echo(line, err=True)))
+
 Exit codes: 0 after SIGTERM or SIGINT (runs in flight are cut and their scrapes answered
 with the partial result, flagged ``portprobe_interrupted 1``; then connections close),
 2 for bad input (a modules file with a typo: ``FILE:LINE: modules.x.key: problem``; an
@@ -33,11 +44,10 @@ from __future__ import annotations
 
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from portprobe import defaults
 from portprobe.errors import InputError, PortprobeError
@@ -94,7 +104,12 @@ def parse_listen(text: str) -> tuple[str, int]:
     return literal, int(port)
 
 
-def build_exporter(options: ServeOptions, shared: Shared | None = None) -> Exporter:
+def build_exporter(
+    options: ServeOptions,
+    shared: Shared | None = None,
+    *,
+    say: Callable[[str], None] | None = None,
+) -> Exporter:
     """The exporter of ``options`` with its modules loaded and checked (no socket yet)."""
     from portprobe.serve.config import default_config, load_config
     from portprobe.serve.exporter import Exporter
@@ -115,6 +130,7 @@ def build_exporter(options: ServeOptions, shared: Shared | None = None) -> Expor
         timeout_offset=offset,
         max_connections=options.max_connections,
         head_timeout=options.head_timeout,
+        say=say,
     )
     exporter.check()
     return exporter
@@ -123,33 +139,34 @@ def build_exporter(options: ServeOptions, shared: Shared | None = None) -> Expor
 def serve_main(
     options: ServeOptions,
     *,
+    say: Callable[[str], None],
     shared: Shared | None = None,
     on_listening: Callable[[str], None] | None = None,
-    stderr: TextIO | None = None,
 ) -> int:
     """Run the exporter until SIGTERM/SIGINT; the exit code (0, or 2 for bad input).
 
-    ``on_listening`` is called with the base URL once the socket listens (tests; the
-    same URL is printed to stderr). ``shared``: a :class:`~portprobe.Shared` to use
-    (tests pass one with a counting connector); None builds the process's own.
+    ``say`` writes one line to the user (the CLI passes one that writes to stderr and
+    flushes: only the CLI owns the terminal): the address listened on, an error, the
+    stop. ``on_listening`` is called with the base URL once the socket listens.
+    ``shared``: a :class:`~portprobe.Shared` to use (tests pass one with a counting
+    connector); None builds the process's own.
     """
-    err = stderr or sys.stderr
     try:
         address, port = parse_listen(options.listen)
-        exporter = build_exporter(options, shared)
+        exporter = build_exporter(options, shared, say=say)
     except PortprobeError as exc:
-        print(f"portprobe serve: error: {exc}", file=err, flush=True)
+        say(f"portprobe serve: error: {exc}")
         return USAGE
     import trio
 
     try:
-        trio.run(_serve, exporter, address, port, on_listening, err)
+        trio.run(_serve, exporter, address, port, on_listening, say)
     except _ListenError as exc:
-        print(f"portprobe serve: error: {exc}", file=err, flush=True)
+        say(f"portprobe serve: error: {exc}")
         return USAGE
     except KeyboardInterrupt:
         pass
-    print("portprobe serve: stopped", file=err, flush=True)
+    say("portprobe serve: stopped")
     return 0
 
 
@@ -162,7 +179,7 @@ async def _serve(
     address: str,
     port: int,
     on_listening: Callable[[str], None] | None,
-    err: TextIO,
+    say: Callable[[str], None],
 ) -> None:
     import trio
 
@@ -176,7 +193,7 @@ async def _serve(
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(exporter.run, listeners)
-            print(f"portprobe serve: listening on {url}/", file=err, flush=True)
+            say(f"portprobe serve: listening on {url}/")
             if on_listening is not None:
                 on_listening(url)
             nursery.start_soon(_stop_on_signal, signals, exporter, nursery.cancel_scope)

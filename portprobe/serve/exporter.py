@@ -27,11 +27,11 @@ connections to one mail host at once.
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -87,8 +87,10 @@ class Exporter:
         timeout_offset: float = 0.5,
         max_connections: int = 256,
         head_timeout: float = 5.0,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
+        self.say = say or _log
         self.shared = shared
         self.cache_ttl = cache_ttl
         self.max_concurrent = max_concurrent
@@ -304,7 +306,7 @@ class Exporter:
             flight.error = str(exc)
         except Exception as exc:  # a bug must not end the exporter; say it in one line
             flight.error = f"internal error in module {module.name!r}: {type(exc).__name__}"
-            print(f"portprobe serve: {flight.error}: {exc}", file=sys.stderr, flush=True)
+            self.say(f"portprobe serve: {flight.error}: {exc}")
         finally:
             self.m_runs.labels(module.name, outcome).inc()
             self.m_run_seconds.labels(module.name).observe(trio.current_time() - started)
@@ -374,6 +376,10 @@ def render_probe(report: Report, module: Module, seconds: float) -> str:
     duration.add(round(seconds, 6))
     extra = exposition([success, duration])
     return text[: -len("# EOF\n")] + extra[: -len("# EOF\n")]
+
+
+def _log(line: str) -> None:
+    logging.getLogger("portprobe.serve").error(line)
 
 
 def _wants_openmetrics(accept: str) -> bool:
