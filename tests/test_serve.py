@@ -21,6 +21,7 @@ from portprobe.probe.connect import open_tcp
 from portprobe.serve.config import Module, _Allowed
 from portprobe.serve.exporter import OPENMETRICS, TEXT
 from portprobe.shared import Shared
+from tests.dns_server import DNSServer
 from tests.test_serve_support import (
     config,
     get,
@@ -163,6 +164,45 @@ async def test_the_scrape_timeout_header_cuts_the_run_and_flags_it_partial() -> 
         assert got[("probe_success", frozenset())] == 0
         assert got[("portprobe_probe_cached", frozenset())] == 0
     assert partial == 2  # a partial result is never cached
+
+
+#: Everything under the root, so every name a readiness check asks is in this zone: the
+#: PTR of the stated address (documentation range) and its forward name; the rest NXDOMAIN.
+ROOT_ZONE = """\
+@ 3600 IN SOA ns. hostmaster. 1 3600 600 86400 60
+@ 3600 IN NS ns.
+ns 3600 IN A 127.0.0.1
+10.2.0.192.in-addr.arpa. 3600 IN PTR mail.example.test.
+mail.example.test. 3600 IN A 192.0.2.10
+"""
+
+
+async def test_mail_readiness_is_kept_apart_from_the_results() -> None:
+    with DNSServer(ROOT_ZONE, origin=".") as dns:
+        async with trio.open_nursery() as nursery:
+            host = await start_smtp_host(nursery)
+            request = host.request(
+                readiness=True, public_ips=("192.0.2.10",), nameservers=(dns.spec,)
+            )
+            cfg = config({"lo": request, "other": host.request(ports=(25,), **_same(request))})
+            async with running_exporter(cfg, cache_ttl=0) as (exporter, port):
+                first = await get(port, "/probe?module=lo")
+                asked = len(dns.queries)
+                second = await get(port, "/probe?module=lo")
+                third = await get(port, "/probe?module=other")
+                again = len(dns.queries)
+                readiness = exporter.readiness
+            nursery.cancel_scope.cancel()
+    assert asked > 0 and again == asked  # one readiness check for three diagnoses
+    assert (readiness.runs, readiness.hits) == (1, 2)
+    for answer in (first, second, third):
+        assert answer.status == 200 and "portprobe_readiness{" in answer.text
+        assert 'portprobe_verdict{verdict="open"} 1' in answer.text
+    assert "probe_success 1" in third.text
+
+
+def _same(request):  # type: ignore[no-untyped-def]
+    return {"readiness": True, "public_ips": request.public_ips, "nameservers": request.nameservers}
 
 
 def _module_with_targets(request, kind, allow, private=False, name="m"):  # type: ignore[no-untyped-def]

@@ -13,6 +13,8 @@ option                      ServeOptions field  meaning
 ``--config FILE``           ``config``          the modules file (portprobe/serve/config.py)
 ``--cache-ttl DURATION``    ``cache_ttl``       ``60s`` (``0``, ``90``, ``30s``, ``5m``, ``1h``):
                                                 how long a finished result answers scrapes
+``--readiness-ttl DURATION`` ``readiness_ttl``   ``10m``: how long a mail-readiness answer
+                                                (about this machine) serves every module
 ``--max-concurrent N``      ``max_concurrent``  runs at once (default 8); more → 503
 ``--timeout-offset SECS``   ``timeout_offset``  taken off Prometheus' scrape timeout (0.5)
 ``--max-connections N``     ``max_connections`` HTTP connections at once (default 256)
@@ -71,6 +73,7 @@ class ServeOptions:
     config: Path | None = None
     request: DiagnoseRequest = field(default_factory=DiagnoseRequest)
     cache_ttl: str | float = 60.0
+    readiness_ttl: str | float = 600.0
     max_concurrent: int = 8
     timeout_offset: float = 0.5
     max_connections: int = 256
@@ -126,6 +129,7 @@ def build_exporter(
         config,
         shared if shared is not None else Shared(per_host=options.per_host),
         cache_ttl=parse_duration(options.cache_ttl),
+        readiness_ttl=parse_duration(options.readiness_ttl, "--readiness-ttl"),
         max_concurrent=options.max_concurrent,
         timeout_offset=offset,
         max_connections=options.max_connections,

@@ -19,10 +19,11 @@ How a scrape of ``/probe`` is answered:
    what it found is answered, flagged ``portprobe_interrupted 1`` and ``probe_success 0``;
    such a partial result is not cached.
 
-All runs share one :class:`~portprobe.Shared`: catalog, platform table and TLS contexts
-are built once, and its manners bound the connections to each address across every run,
-so ten Prometheus replicas scraping ten modules never open more than ``per_host``
-connections to one mail host at once.
+Mail readiness (about this machine, not the target) is kept apart for ``readiness_ttl``
+(:mod:`portprobe.serve.readiness`). All runs share one :class:`~portprobe.Shared`:
+catalog, platform table and TLS contexts are built once, and its manners bound the
+connections to each address across every run, so ten Prometheus replicas scraping ten
+modules never open more than ``per_host`` connections to one mail host at once.
 """
 
 from __future__ import annotations
@@ -87,9 +88,13 @@ class Exporter:
         timeout_offset: float = 0.5,
         max_connections: int = 256,
         head_timeout: float = 5.0,
+        readiness_ttl: float = 600.0,
         say: Callable[[str], None] | None = None,
     ) -> None:
+        from portprobe.serve.readiness import ReadinessCache
+
         self.config = config
+        self.readiness = ReadinessCache(readiness_ttl)
         self.say = say or _log
         self.shared = shared
         self.cache_ttl = cache_ttl
@@ -155,7 +160,7 @@ class Exporter:
         for name in self.config.modules:  # every module's series exist from the start
             self.m_runs.labels(name, "complete")
             self.m_cache_hits.labels(name)
-        r.register(_ConnectionCollector(self.http))
+        r.register(_StatsCollector(self))
         ProcessCollector(registry=r)
 
     # -- routes -------------------------------------------------------------------------
@@ -287,6 +292,7 @@ class Exporter:
         outcome = "error"
         try:
             diagnosis = Diagnosis(key[1], shared=self.shared)
+            self.readiness.install(diagnosis)
             with trio.move_on_after(budget) as scope:
                 self._run_scopes.add(scope)
                 try:
@@ -401,14 +407,26 @@ def _wants_openmetrics(accept: str) -> bool:
     return best_om > 0 and best_om >= best_text
 
 
-class _ConnectionCollector:
-    """Connections now open, refused over the cap, and cut off by the head deadline."""
+class _StatsCollector:
+    """Connections now open, refused over the cap, and cut off by the head deadline;
+    readiness checks run and answered from the readiness cache."""
 
-    def __init__(self, http: HTTPServer) -> None:
-        self.http = http
+    def __init__(self, exporter: Exporter) -> None:
+        self.exporter = exporter
 
     def collect(self) -> Iterator[Metric]:
-        stats = self.http.stats
+        stats = self.exporter.http.stats
+        readiness = self.exporter.readiness
+        yield CounterMetricFamily(
+            "portprobe_serve_readiness_checks",
+            "Mail-readiness checks run (whoami, PTR, DNSBL) by diagnoses.",
+            value=readiness.runs,
+        )
+        yield CounterMetricFamily(
+            "portprobe_serve_readiness_cache_hits",
+            "Diagnoses whose mail readiness came from the readiness cache.",
+            value=readiness.hits,
+        )
         yield GaugeMetricFamily(
             "portprobe_serve_connections_open", "HTTP connections open now.", value=stats.open
         )
