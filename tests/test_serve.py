@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+from dataclasses import replace
 
 import pytest
 import trio
@@ -228,6 +229,7 @@ def _module_with_targets(request, kind, allow, private=False, name="m"):  # type
         ("/probe?module=hosts&target=mx.other.test", {}, 400, "allow_targets"),
         ("/probe?module=hosts&target=bad..name", {}, 400, "invalid target"),
         ("/probe?module=lo&module=lo", {}, 400, "once each"),
+        ("/probe?module=hosts", {}, 400, "needs a target"),
         ("/probe?module=lo&" + "x=1&" * 20, {}, 400, "too many query parameters"),
         ("/probe?module=lo&target=" + "a" * 10_000, {}, 414, "request target over"),
         ("/probe?module=lo", {"X-Prometheus-Scrape-Timeout-Seconds": "soon"}, 400, "not a number"),
@@ -241,7 +243,7 @@ async def test_bad_input_is_one_line_and_a_4xx(
 
     lo = DiagnoseRequest(targets=("127.0.0.1",), readiness=False)
     allow = ["mx.example.test", "10.0.0.0/8"]
-    hosts = _module_with_targets(lo, "host", allow, name="hosts")
+    hosts = _module_with_targets(replace(lo, targets=()), "host", allow, name="hosts")
     private = _module_with_targets(lo, "host", allow, private=True, name="private")
     cfg = config({"lo": lo, "hosts": hosts, "private": private})
 

@@ -28,7 +28,8 @@ Keys of a module: the :class:`~portprobe.DiagnoseRequest` fields (``domains``,
 and the exporter's own:
 
 - ``target``: ``"domain"`` or ``"host"``: what ``?target=`` stands for; it replaces the
-  module's domains or targets. Absent: the module takes no target (400 if one is given).
+  module's domains or targets (without domains or targets of its own, a scrape must
+  give one: 400 otherwise). Absent: the module takes no target (400 if one is given).
 - ``allow_targets``: names (``example.org``), wildcards (``*.example.org``: any name
   under it) and networks (``192.0.2.0/24``, ``2001:db8::/32``, one address) a target must
   match. Required with ``target``: an exporter must not probe whatever a URL names.
@@ -124,6 +125,8 @@ class Module:
     def request_for(self, target: str | None) -> DiagnoseRequest:
         """The request of one scrape; :class:`TargetRefused` for a target not allowed."""
         if target is None:
+            if self.target is not None and not (self.request.domains or self.request.targets):
+                raise TargetRefused(f"module {self.name!r} needs a target (&target=...)")
             return self.request
         from portprobe.targets.resolve import parse_domain, parse_target
 
