@@ -120,6 +120,38 @@ async def test_a_hundred_concurrent_scrapes_share_one_diagnosis() -> None:
     assert host.behaviour.connections == 1
 
 
+async def test_concurrent_runs_share_one_per_address_limit() -> None:
+    """Ten modules probing one host at once (ten Prometheus replicas, say) open no more
+    connections to it together than ``per_host``: the runs share the exporter's Shared."""
+    async with trio.open_nursery() as nursery:
+        host = await start_smtp_host(nursery)
+        host.behaviour.hold = trio.Event()
+        names = [f"m{i}" for i in range(10)]
+        shared = Shared(per_host=2)
+        cfg = config({name: host.request(ports=(25,)) for name in names})
+        async with running_exporter(cfg, shared=shared, max_concurrent=10) as (_, port):
+            answers: list[int] = []
+
+            async def scrape(module: str) -> None:
+                answers.append((await get(port, f"/probe?module={module}")).status)
+
+            def waiting_or_holding() -> int:
+                # Manners keeps (limiter, users) per address while anyone wants it.
+                return shared.manners._per_address.get("127.0.0.1", (None, 0))[1]
+
+            async with trio.open_nursery() as scrapers:
+                for name in names:
+                    scrapers.start_soon(scrape, name)
+                await wait_until(lambda: waiting_or_holding() == 10 and host.behaviour.open == 2)
+                peak_while_held = host.behaviour.peak
+                host.behaviour.hold.set()
+        nursery.cancel_scope.cancel()
+    assert peak_while_held == 2
+    assert host.behaviour.peak == 2
+    assert host.behaviour.connections == 10
+    assert answers == [200] * 10
+
+
 async def test_over_max_concurrent_runs_is_503_and_the_cache_answers() -> None:
     async with trio.open_nursery() as nursery:
         host = await start_smtp_host(nursery)

@@ -32,6 +32,8 @@ class Port25:
     mode: str = "smtp"
     hold: trio.Event | None = None
     connections: int = 0
+    open: int = 0  # connections open now
+    peak: int = 0  # most open at once
 
 
 @dataclass
@@ -58,11 +60,16 @@ async def start_smtp_host(nursery: trio.Nursery) -> SmtpHost:
 
     async def port25(stream: trio.abc.Stream, transcript: Transcript) -> None:
         behaviour.connections += 1
-        if behaviour.hold is not None:
-            await behaviour.hold.wait()
-        if behaviour.mode == "silent":
-            await trio.sleep_forever()
-        await simple_smtp_dialogue(stream, transcript)
+        behaviour.open += 1
+        behaviour.peak = max(behaviour.peak, behaviour.open)
+        try:
+            if behaviour.hold is not None:
+                await behaviour.hold.wait()
+            if behaviour.mode == "silent":
+                await trio.sleep_forever()
+            await simple_smtp_dialogue(stream, transcript)
+        finally:
+            behaviour.open -= 1
 
     p25, _ = await serve_raw(nursery, port25)
     p587, _ = await serve_raw(nursery, simple_smtp_dialogue)
