@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from portprobe.serve.command import ServeOptions, parse_duration, parse_listen, serve_main
-from portprobe.serve.config import ConfigError, load_config
+from portprobe.serve.config import ConfigError, TargetRefused, load_config
 from tests.test_serve_support import get, start_serve, start_smtp_host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,15 @@ def test_a_modules_file_becomes_requests(tmp_path: Path) -> None:
     assert mx.success_verdicts == ("open", "restricted")
     assert mx.request_for("mail.example.net").domains == ("mail.example.net",)
     hash(mx.request_for("example.org"))  # the single-flight key
+
+
+def test_the_shipped_modules_file_loads() -> None:
+    cfg = load_config(ROOT / "contrib" / "prometheus" / "serve.toml")
+    assert set(cfg.modules) == {"default", "mx", "relay"}
+    assert cfg.modules["default"].request.uses_catalog
+    assert cfg.modules["relay"].request_for("smtp.example.org").targets == ("smtp.example.org",)
+    with pytest.raises(TargetRefused):
+        cfg.modules["relay"].request_for("10.0.0.1")
 
 
 @pytest.mark.parametrize(
