@@ -74,7 +74,9 @@ def test_version() -> None:
     assert proc.stdout.strip() == f"portprobe {__version__}"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["diagnose", "--help"], ["targets", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["diagnose", "--help"], ["targets", "--help"], ["serve", "--help"]]
+)
 def test_every_command_has_help_with_examples(args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0
@@ -262,3 +264,37 @@ def test_a_private_public_ip_is_a_usage_error_before_any_lookup() -> None:
     assert proc.stdout == ""
     [line] = proc.stderr.strip().splitlines()
     assert "--public-ip 10.0.0.1: a private address (RFC 1918)" in line
+
+
+def test_serve_runs_from_the_command_line_and_stops_on_sigterm(mail_host: list[str]) -> None:
+    """``portprobe serve`` with the main command's options as its ``default`` module."""
+    import signal
+    import urllib.request
+
+    args = ["serve", "--listen", "127.0.0.1:0", "--target", "127.0.0.1", "--no-readiness"]
+    proc = subprocess.Popen(
+        [*PORTPROBE, *args, *mail_host], stderr=subprocess.PIPE, text=True, env=os.environ
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        found = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", first)
+        assert found, first
+        with urllib.request.urlopen(found.group(1) + "probe?module=default", timeout=30) as got:
+            body = got.read().decode()
+        assert 'portprobe_verdict{verdict="open"} 1' in body
+        assert "probe_success 1" in body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_serve_with_a_bad_modules_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "serve.toml"
+    bad.write_text("[modules.default]\nportz = [25]\n")
+    proc = portprobe("serve", "--listen", "127.0.0.1:0", "--config", str(bad))
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert str(bad) in line and "portz" in line

@@ -23,7 +23,7 @@ from typer._click.shell_completion import CompletionItem
 from typer.core import TyperCommand, TyperGroup
 
 from portprobe._version import __version__
-from portprobe.cli import diagnose, listings, merge
+from portprobe.cli import diagnose, listings, merge, serve
 from portprobe.errors import PortprobeError
 from portprobe.exit_codes import (
     ASSERTION,
@@ -165,6 +165,7 @@ app.command(DEFAULT_COMMAND, cls=DiagnoseCommand)(diagnose.diagnose)
 app.command("targets")(listings.targets)
 app.command("platforms")(listings.platforms)
 app.command("merge")(merge.merge)
+app.command("serve")(serve.serve)
 
 
 # --- entry point ---------------------------------------------------------------------------
