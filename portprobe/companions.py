@@ -116,6 +116,7 @@ class EnvironmentCompanion:
             ptr_names=report.readiness.ptr_names() if report.readiness is not None else (),
             override=self._override,
             platforms=platforms,
+            dmi=self._shared.dmi(self._sysfs),
         )
         environment = advise(environment, platforms, verdict=report.verdict, ports=report.ports)
         generic = filter_generic_advice(report.verdict.advice, environment, platforms)

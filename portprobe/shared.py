@@ -12,7 +12,8 @@ Then:
 
 - the catalog and the platform table are read and checked once (again only when the file
   changed on disk), the TLS contexts with the system trust store (20-40 ms) are built
-  once per CA file, and one DNS client serves every run that asks the same servers;
+  once per CA file, one DNS client serves every run that asks the same servers, and the
+  DMI strings (platform evidence) are read from /sys once;
 - **manners hold for the process, not per run**: one :class:`~portprobe.probe.runner.Manners`
   limits the connections to each address across every diagnosis at once (two concurrent
   scrapes never open more than ``per_host`` connections to the same MX together), and
@@ -27,8 +28,10 @@ thread of the caller (a ``Shared`` is not for several threads at once).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from portprobe import defaults
@@ -91,6 +94,7 @@ class Shared:
         self._tls: dict[_FileKey, TLSContexts] = {}
         self._catalogs: dict[_FileKey, Catalog] = {}
         self._platforms: PlatformCatalog | None = None
+        self._dmi: dict[str, Mapping[str, str]] = {}
         self._dns: dict[tuple[tuple[tuple[str, int], ...], float], DnsClient] = {}
 
     @property
@@ -137,6 +141,17 @@ class Shared:
 
             client = self._dns[key] = DnsClient(nameservers, timeout)
         return client
+
+    def dmi(self, sysfs: Path) -> Mapping[str, str]:
+        """The DMI strings under ``sysfs``, read once: firmware does not change while the
+        machine runs, and a long-running process need not read /sys for every report."""
+        key = os.fspath(sysfs)
+        found = self._dmi.get(key)
+        if found is None:
+            from portprobe.environment.detect import read_dmi
+
+            found = self._dmi[key] = MappingProxyType(read_dmi(sysfs))
+        return found
 
     def platforms(self) -> PlatformCatalog:
         """The built-in platform table (package data: it cannot change under us)."""

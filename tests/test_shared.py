@@ -202,3 +202,28 @@ def test_the_readme_s_many_diagnoses_snippet_runs() -> None:
     assert sorted(r.probes[0].result.state for r in reports) == ["refused", "refused"]
     shared = namespace["shared"]
     assert isinstance(shared, portprobe.Shared) and shared.per_host == 1
+
+
+def test_dmi_is_read_once_per_process(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Platform evidence from firmware does not change while the machine runs: a process
+    that makes many reports reads /sys once (issue 24: platform detection cached)."""
+    import portprobe.environment.detect as detect
+
+    dmi = tmp_path / "class" / "dmi" / "id"
+    dmi.mkdir(parents=True)
+    (dmi / "sys_vendor").write_text("Hetzner\n")
+    reads: list[object] = []
+    real = detect.read_dmi
+
+    def counting(sysfs):  # type: ignore[no-untyped-def]
+        reads.append(sysfs)
+        return real(sysfs)
+
+    monkeypatch.setattr(detect, "read_dmi", counting)
+    shared = portprobe.Shared()
+    assert dict(shared.dmi(tmp_path)) == {"sys_vendor": "Hetzner"}
+    (dmi / "sys_vendor").write_text("Amazon EC2\n")
+    assert dict(shared.dmi(tmp_path)) == {"sys_vendor": "Hetzner"}
+    assert len(reads) == 1
+    with pytest.raises(TypeError):
+        shared.dmi(tmp_path)["sys_vendor"] = "x"  # type: ignore[index]

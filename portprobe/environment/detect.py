@@ -202,18 +202,19 @@ def detect_environment(
     ptr_names: Sequence[str] = (),
     override: str | None = None,
     platforms: PlatformCatalog | None = None,
+    dmi: Mapping[str, str] | None = None,
 ) -> Environment:
     """Name the platform and CI system from local evidence (or ``override``).
 
-    ``override`` must already have passed :func:`check_platform`. Reads only the DMI files;
-    everything else is given.
+    ``override`` must already have passed :func:`check_platform`. Reads only the DMI files
+    (unless ``dmi`` gives what :func:`read_dmi` read before); everything else is given.
     """
     catalog = platforms if platforms is not None else load_platforms()
     clouds = [p for p in catalog.platforms if p.kind == "cloud"]
     evidence: list[Clue] = []
     notes: list[str] = []
 
-    dmi = read_dmi(sysfs)
+    dmi = read_dmi(sysfs) if dmi is None else dmi
     dmi_hits = _hits(clouds, evidence, dmi)
     if not dmi_hits:
         for name in ("sys_vendor", "product_name"):
