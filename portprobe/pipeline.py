@@ -73,6 +73,7 @@ class Pipeline:
         lookup: DnsLookup | None = None,
         connector: Connector | None = None,
         manners: Manners | None = None,
+        extra_domains: Sequence[str] = (),
     ) -> None:
         if concurrency < 1:
             raise InputError(f"concurrency must be at least 1, not {concurrency}")
@@ -90,6 +91,7 @@ class Pipeline:
                 max_mx=max_mx,
                 max_addresses=max_addresses,
                 port_map=port_map,
+                extra_domains=extra_domains,
             ),
             lookup=lookup,
         )

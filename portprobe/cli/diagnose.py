@@ -33,19 +33,24 @@ from portprobe.cli.options import (
     DnsTimeoutOption,
     DomainOption,
     EhloNameOption,
+    EximConfigOption,
     ExpectOption,
     Ipv4Option,
     Ipv6Option,
     JsonOption,
+    MailLogOption,
     MaxAddressesOption,
     MaxMxOption,
+    MtaOption,
     NameserverOption,
     NoReadinessOption,
     PerHostOption,
     PlatformOption,
     PortMapOption,
     PortsOption,
+    PostfixConfigOption,
     PublicIpOption,
+    QueueDestinationsOption,
     QuietOption,
     RedactOption,
     ReportFormatOption,
@@ -106,6 +111,11 @@ def diagnose(
     redact: RedactOption = False,
     sysfs: SysfsOption = None,
     platform: PlatformOption = None,
+    mta: MtaOption = "auto",
+    postfix_config: PostfixConfigOption = None,
+    exim_config: EximConfigOption = None,
+    mail_log: MailLogOption = None,
+    queue_destinations: QueueDestinationsOption = defaults.QUEUE_DESTINATIONS,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -141,6 +151,10 @@ def diagnose(
             port_map=port_map, max_mx=max_mx, max_addresses=max_addresses,
             no_readiness=no_readiness, public_ip=public_ip, dnsbl=dnsbl, sysfs=sysfs,
             platform=platform,
+        )  # fmt: skip
+        request = with_mta(
+            request, mta=mta, postfix_config=postfix_config, exim_config=exim_config,
+            mail_log=mail_log, queue_destinations=queue_destinations,
         )  # fmt: skip
         check_families_reach_targets(request)
         shown = Presentation(
@@ -226,6 +240,36 @@ def build_request(
         expect=parse_expect(expect),
         require_ports=tuple(require_port or ()),
         require_ready=require_ready,
+    )
+
+
+def with_mta(
+    request: DiagnoseRequest,
+    *,
+    mta: str,
+    postfix_config: Path | None,
+    exim_config: Path | None,
+    mail_log: Path | None,
+    queue_destinations: int,
+) -> DiagnoseRequest:
+    """The request with the local mail server's options (spec "The local mail server")."""
+    from dataclasses import replace
+
+    from portprobe.vocab import MTA_MODES
+
+    if mta not in MTA_MODES:
+        raise InputError(f"--mta: {mta!r} is not one of {', '.join(MTA_MODES)}")
+    if mta == "none" and (postfix_config or exim_config or mail_log):
+        raise InputError(
+            "--mta none reads no mail server; drop --postfix-config/--exim-config/--mail-log"
+        )
+    return replace(
+        request,
+        mta=mta,
+        postfix_config=postfix_config,
+        exim_config=exim_config,
+        mail_log=mail_log,
+        queue_destinations=queue_destinations,
     )
 
 

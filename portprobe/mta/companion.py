@@ -1,0 +1,93 @@
+"""The local MTA as a companion of the probes (see :mod:`portprobe.companions`).
+
+The MTA is read when the :class:`~portprobe.diagnosis.Diagnosis` is made, not while the
+probes run: the queue's deferred domains must join the targets before planning, and a
+missing ``--mail-log`` or ``--postfix-config`` is the user's typo, reported before any
+network activity. Reading is bounded (every tool call and the log tail); ``contribute``
+joins the view with the verdict and readiness once both are known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from portprobe.advice import without_replaced
+from portprobe.errors import InputError
+from portprobe.model import ProbeResult
+from portprobe.mta import read as mta_read
+from portprobe.mta.model import MtaView
+from portprobe.mta.read import MtaOptions, Run, read_mta
+
+if TYPE_CHECKING:
+    import trio
+
+    from portprobe.outcome import Report
+    from portprobe.request import DiagnoseRequest
+
+
+def check_mta_paths(request: DiagnoseRequest) -> None:
+    """What the user typed must exist: a one-line error (exit 2), not a note."""
+    if request.postfix_config is not None and not (request.postfix_config / "main.cf").is_file():
+        raise InputError(f"--postfix-config: no main.cf in {request.postfix_config}")
+    if request.exim_config is not None and not request.exim_config.is_file():
+        raise InputError(f"--exim-config: {request.exim_config} is not a file")
+    if request.mail_log is not None and not request.mail_log.exists():
+        raise InputError(f"--mail-log: {request.mail_log} does not exist")
+
+
+def read_for(
+    request: DiagnoseRequest, *, run: Run | None = None, root: Path | None = None
+) -> MtaView | None:
+    check_mta_paths(request)
+    options = MtaOptions(
+        mode=request.mta,
+        postfix_config=request.postfix_config,
+        exim_config=request.exim_config,
+        mail_log=request.mail_log,
+    )
+    return read_mta(options, run=run or mta_read.system_run, root=root or Path("/"))
+
+
+def queue_domains(view: MtaView | None, limit: int) -> tuple[str, ...]:
+    """Up to ``limit`` deferred destination domains, most messages first."""
+    if view is None or limit <= 0:
+        return ()
+    domains = [d.domain for d in view.queue.destinations if d.domain]
+    if not domains:  # no readable queue: the log's recent deferrals, newest first
+        domains = [d.domain for d in reversed(view.log.deferrals) if d.domain]
+    return tuple(dict.fromkeys(domains))[:limit]
+
+
+class MtaCompanion:
+    """Adds ``mta`` (or nothing, when there is no MTA) and its notes to the report."""
+
+    def __init__(self, view: MtaView | None) -> None:
+        self.view = view
+
+    def observe(self, result: ProbeResult) -> None:
+        pass
+
+    async def run(self, probes_done: trio.Event) -> None:
+        pass
+
+    def contribute(self, report: Report) -> Report:
+        from portprobe.mta.assess import assess
+
+        if self.view is None:
+            return report
+        view = assess(self.view, report.verdict, report.readiness)
+        verdict = replace(
+            report.verdict, advice=without_replaced(report.verdict.advice, view.advice)
+        )
+        readiness = report.readiness
+        if readiness is not None:
+            readiness = replace(readiness, advice=without_replaced(readiness.advice, view.advice))
+        return replace(
+            report,
+            mta=view,
+            verdict=verdict,
+            readiness=readiness,
+            notes=(*report.notes, *view.notes),
+        )
