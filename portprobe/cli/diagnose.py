@@ -28,6 +28,7 @@ from portprobe.cli.options import (
     ColorOption,
     ConcurrencyOption,
     ConnectTimeoutOption,
+    ContainerOption,
     DeadlineOption,
     DnsblOption,
     DnsTimeoutOption,
@@ -43,6 +44,7 @@ from portprobe.cli.options import (
     MaxMxOption,
     MtaOption,
     NameserverOption,
+    NetnsOption,
     NoReadinessOption,
     PerHostOption,
     PlatformOption,
@@ -116,6 +118,8 @@ def diagnose(
     exim_config: EximConfigOption = None,
     mail_log: MailLogOption = None,
     queue_destinations: QueueDestinationsOption = defaults.QUEUE_DESTINATIONS,
+    netns: NetnsOption = None,
+    container: ContainerOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -157,6 +161,15 @@ def diagnose(
             mail_log=mail_log, queue_destinations=queue_destinations,
         )  # fmt: skip
         check_families_reach_targets(request)
+        mta_run = None
+        if netns is not None or container is not None:
+            from portprobe.cli.namespace import container_tool, enter
+
+            enter(netns, container, nameservers_given=bool(nameserver))  # re-exec inside
+            if container is not None and request.mta != "none":
+                from portprobe.mta.read import container_run
+
+                mta_run = container_run([container_tool(), "exec", container])
         shown = Presentation(
             destination=Destination.prepare(fmt, output, datetime.now(UTC)),
             quiet=quiet,
@@ -167,7 +180,7 @@ def diagnose(
             deadline_text=deadline,
         )
         progress = Progress(is_terminal(sys.stderr) and not quiet)
-        diagnosis = Diagnosis(request, on_result=progress.update)
+        diagnosis = Diagnosis(request, on_result=progress.update, mta_run=mta_run)
     raise typer.Exit(run_and_report(diagnosis, progress, shown))
 
 

@@ -261,6 +261,22 @@ QueueDestinationsOption = Annotated[
     int,
     typer.Option(metavar="N", help="Probe up to N deferred domains of the mail queue too."),
 ]
+NetnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--netns",
+        metavar="NAME|PATH",
+        help="Probe from inside this network namespace, with its resolver (root).",
+    ),
+]
+ContainerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--container",
+        metavar="NAME",
+        help="Probe from inside this docker/podman container's network, read its MTA (root).",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Print only the verdict.")]
 VerboseOption = Annotated[
     bool, typer.Option("-v", "--verbose", help="Per-probe table, timings, greeting/EHLO.")
