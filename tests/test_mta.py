@@ -520,3 +520,45 @@ def test_request_checks_mta_words() -> None:
     with pytest.raises(InputError, match="--queue-destinations"):
         DiagnoseRequest(queue_destinations=-1)
     assert hash(DiagnoseRequest(mta="auto", mail_log=Path("x"))) is not None
+
+
+# --- the command line: bad input is one line and exit 2 -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--mta", "sendmail"], {}, "--mta: 'sendmail' is not one of"),
+        (["--mail-log", "/nonexistent/mail.log"], {}, "--mail-log: /nonexistent/mail.log"),
+        (["--mta", "none", "--mail-log", "x"], {}, "--mta none reads no mail server"),
+        (["--netns", "no-such-namespace"], {}, "--netns: no network namespace"),
+        (["--netns", "x", "--container", "y"], {}, "exclude each other"),
+        (["--container", "mailserver"], {"PATH": ""}, "neither docker nor podman"),
+        (["--queue-destinations", "-1"], {}, "--queue-destinations"),
+    ],
+)
+def test_bad_mta_and_namespace_input_is_one_line_and_exit_2(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    from tests.test_cli import portprobe
+
+    proc = portprobe("--target", "127.0.0.1", "-q", *args, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_a_namespace_resolver_becomes_nameservers(tmp_path: Path) -> None:
+    from portprobe.cli.namespace import nameservers_from
+
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# docker\nnameserver 127.0.0.11\nnameserver fe80::1%eth0\noptions ndots:0\n")
+    assert nameservers_from(conf) == ["127.0.0.11", "fe80::1"]
+    assert nameservers_from(tmp_path / "missing") == []
+
+
+def test_inside_the_namespace_nothing_is_entered_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from portprobe.cli import namespace
+
+    monkeypatch.setenv(namespace.INSIDE, "1")
+    monkeypatch.setattr(namespace.os, "execve", lambda *a: pytest.fail("re-executed"))
+    namespace.enter("no-such-namespace", None, nameservers_given=False)
