@@ -117,6 +117,20 @@ def test_exim_log_lines_are_classified_from_real_exim_texts() -> None:
     assert v6.family == "ipv6"
     assert v6.text.startswith("SMTP error from remote mail server after end of data: 550-5.7.25")
     assert "\\n" not in v6.text  # Exim's escaped multi-line reply is one line here
+    # "== ... defer (111): Connection refused" names no host: the line before it does
+    joined = {
+        d.domain: d.host for d in recent_deferrals(fixture("exim-mainlog.txt").splitlines(), "exim")
+    }
+    assert joined["refused.example"] == "127.0.0.1" and joined["unreachable.example"] == "192.0.2.1"
+
+
+def test_postfix_lines_in_rfc3339_syslog_and_journald_form() -> None:
+    line = fixture("postfix-maillog.txt").splitlines()[-1]  # the gmail.com timeout
+    rest = line.split(" mail ", 1)[1]
+    for stamp in ("2026-12-08T03:52:50.123456+00:00", "Dec  8 03:52:50"):
+        deferral = parse_postfix_line(f"{stamp} mail {rest}")
+        assert deferral is not None and deferral.time == stamp
+        assert deferral.reason == "path-timeout"
 
 
 def test_postqueue_json_groups_deferred_mail_by_destination() -> None:
@@ -277,6 +291,32 @@ def test_deferrals_kept_are_bounded_and_the_most_recent() -> None:
     many = [line.replace("bob@gmail.com", f"bob@d{n}.example") for n in range(500)]
     kept = recent_deferrals(many, "postfix")
     assert len(kept) == MAX_DEFERRALS and kept[-1].domain == "d499.example"
+
+
+def test_the_tools_run_inside_a_container_through_its_exec(tmp_path: Path) -> None:
+    """``--container``: every tool runs as ``docker exec NAME tool ...`` (a stand-in
+    docker that records its argv and answers like Postfix in the container)."""
+    import sys
+
+    from portprobe.mta.read import container_run
+
+    fake = tmp_path / "docker.py"
+    fake.write_text(
+        "import sys, pathlib\n"
+        f"log = pathlib.Path({str(tmp_path / 'argv')!r}).open('a')\n"
+        "log.write(' '.join(sys.argv[1:]) + '\\n')\n"
+        "tool = sys.argv[3]\n"
+        f"fixtures = pathlib.Path({str(FIXTURES)!r})\n"
+        "if tool == 'postconf': print((fixtures / 'postconf.txt').read_text())\n"
+        "elif tool == 'postqueue': print((fixtures / 'postqueue-j.txt').read_text())\n"
+        "else: sys.exit(127)\n"
+    )
+    run = container_run([sys.executable, str(fake), "exec", "mailserver"])
+    view = read_mta(MtaOptions(), run=run, root=tmp_path)
+    assert view is not None and view.version == "3.7.11" and view.queue.deferred == 7
+    calls = (tmp_path / "argv").read_text().splitlines()
+    assert calls[0].startswith("exec mailserver postconf ")
+    assert "exec mailserver postqueue -j" in calls
 
 
 def test_an_unreadable_log_is_a_note(tmp_path: Path) -> None:

@@ -275,6 +275,26 @@ def parse_exim_line(line: str) -> Deferral | None:
     )
 
 
+_EXIM_HOST_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?(?: \[\d+\])? "
+    r"(?P<id>\S+) H=\S+ \[(?P<ip>[0-9a-fA-F:.]+)\]"
+)
+
+
+def exim_host_line(line: str) -> tuple[str, str] | None:
+    """``(message id, address)`` of an Exim line about one host of a delivery attempt."""
+    match = _EXIM_HOST_LINE.match(line)
+    return (match["id"], match["ip"]) if match else None
+
+
+def exim_message_id(line: str) -> str | None:
+    match = _EXIM.match(line)
+    if match is None:
+        return None
+    before = line[: match.start("flag")].split()
+    return before[-1] if before else None
+
+
 def clean_line(raw: str) -> str:
     """A log line with binary junk (NULs, control bytes, bad UTF-8) made harmless."""
     return "".join(ch if ch.isprintable() or ch == "\t" else " " for ch in raw).rstrip()

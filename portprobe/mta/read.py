@@ -14,12 +14,15 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from portprobe.mta.model import Deferral, MailLog, MtaView, Queue
 from portprobe.mta.parse import (
     clean_line,
+    exim_host_line,
+    exim_message_id,
+    family_of,
     parse_debian_exim_conf,
     parse_exim_bp,
     parse_exim_bp_options,
@@ -297,6 +300,27 @@ def tail_lines(
 
 
 def recent_deferrals(lines: Iterable[str], kind: MtaKind) -> tuple[Deferral, ...]:
-    parse = parse_postfix_line if kind == "postfix" else parse_exim_line
-    found = [d for d in map(parse, lines) if d is not None]
+    if kind == "exim":
+        return tuple(exim_deferrals(lines)[-MAX_DEFERRALS:])
+    found = [d for d in map(parse_postfix_line, lines) if d is not None]
     return tuple(found[-MAX_DEFERRALS:])
+
+
+def exim_deferrals(lines: Iterable[str]) -> list[Deferral]:
+    """Exim's ``==`` line for a connection failure names no host; the line before it,
+    ``ID H=name [address] Connection timed out``, does: the two are joined by message id."""
+    host_of: dict[str, str] = {}
+    found: list[Deferral] = []
+    for line in lines:
+        deferral = parse_exim_line(line)
+        if deferral is None:
+            seen = exim_host_line(line)
+            if seen is not None:
+                host_of[seen[0]] = seen[1]
+            continue
+        message_id = exim_message_id(line)
+        if deferral.host is None and message_id in host_of:
+            host = host_of[message_id]
+            deferral = replace(deferral, host=host, family=family_of(host))
+        found.append(deferral)
+    return found
