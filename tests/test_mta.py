@@ -399,6 +399,18 @@ def test_path_timeout_and_blocked_give_the_relayhost_and_sasl_lines() -> None:
     assert "mta-relayhost" not in {a.code for a in assess(relaying, report.verdict, None).advice}  # type: ignore[attr-defined]
 
 
+def test_the_relay_port_is_one_that_greeted_here() -> None:
+    verdict = blocked_report().verdict  # type: ignore[attr-defined]
+    only_465 = assess(postfix_view(), verdict, None, frozenset({465}))
+    relay = next(a for a in only_465.advice if a.code == "mta-relayhost")
+    assert "relayhost = [smtp.example.net]:465" in relay.text
+    assert "'smtp_tls_wrappermode = yes'" in relay.text and relay.ports == (465,)
+    both = assess(postfix_view(), verdict, None, frozenset({465, 587}))
+    assert "[smtp.example.net]:587" in next(
+        a.text for a in both.advice if a.code == "mta-relayhost"
+    )
+
+
 def test_helo_name_unlike_the_ptr_name_gives_the_line_that_sets_it() -> None:
     verdict = report_for([open_("google")]).verdict
     view = assess(postfix_view(), verdict, readiness_v6("pass", "mx.example.net."))
@@ -442,7 +454,8 @@ def test_the_companion_removes_the_generic_steps_it_replaces_by_code() -> None:
     assert "use-submission" in {a.code for a in report.verdict.advice}  # type: ignore[attr-defined]
     out = MtaCompanion(postfix_view()).contribute(report)  # type: ignore[arg-type]
     assert out.mta is not None
-    assert "use-submission" not in {a.code for a in out.verdict.advice}
+    codes = {a.code for a in out.verdict.advice}
+    assert "use-submission" not in codes and "relay-2525" in codes
     assert "mta-relayhost" in {a.code for a in out.mta.advice}
 
 

@@ -127,23 +127,31 @@ def _ipv4_only(view: MtaView, readiness: Readiness | None) -> Advice | None:
     )
 
 
-def _relayhost(view: MtaView, verdict: Verdict) -> Advice | None:
+def relay_port(reachable: frozenset[int]) -> int:
+    """The submission port a relay should be reached on: the first that greeted here."""
+    return next((port for port in (587, 2525, 465) if port in reachable), 587)
+
+
+def _relayhost(view: MtaView, verdict: Verdict, reachable: frozenset[int]) -> Advice | None:
     if verdict.port25 != "blocked":
         return None
     if not view.deferred_by_reason().get("path-timeout") and not view.deferred_by_reason().get(
         "path-refused"
     ):
         return None
+    port = relay_port(reachable)
     if view.kind == "postfix":
         if view.settings.get("relayhost"):
             return None  # already relaying: the relay's own path is the question
+        wrapper = "'smtp_tls_wrappermode = yes' " if port == 465 else ""
         text = (
             "Port 25 is blocked and your Postfix waits on it: relay through your provider's "
-            f"submission server instead: postconf -e 'relayhost = [{RELAY}]:587' "
+            f"submission server instead: postconf -e 'relayhost = [{RELAY}]:{port}' "
             "'smtp_sasl_auth_enable = yes' "
             "'smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd' "
-            "'smtp_sasl_security_options = noanonymous' 'smtp_tls_security_level = encrypt'; "
-            f"put '[{RELAY}]:587 USER:PASSWORD' in /etc/postfix/sasl_passwd, then "
+            f"'smtp_sasl_security_options = noanonymous' {wrapper}"
+            "'smtp_tls_security_level = encrypt'; "
+            f"put '[{RELAY}]:{port} USER:PASSWORD' in /etc/postfix/sasl_passwd, then "
             "postmap /etc/postfix/sasl_passwd && postfix reload."
         )
     elif _debian_exim(view):
@@ -152,7 +160,7 @@ def _relayhost(view: MtaView, verdict: Verdict) -> Advice | None:
         text = (
             "Port 25 is blocked and your Exim waits on it: relay through your provider's "
             "submission server: in /etc/exim4/update-exim4.conf.conf set "
-            f"dc_eximconfig_configtype='smarthost' and dc_smarthost='{RELAY}::587', put "
+            f"dc_eximconfig_configtype='smarthost' and dc_smarthost='{RELAY}::{port}', put "
             f"'{RELAY}:USER:PASSWORD' in /etc/exim4/passwd.client, then "
             "update-exim4.conf && systemctl restart exim4."
         )
@@ -160,12 +168,17 @@ def _relayhost(view: MtaView, verdict: Verdict) -> Advice | None:
         text = (
             "Port 25 is blocked and your Exim waits on it: add a router before dnslookup: "
             "smarthost: driver = manualroute, domains = ! +local_domains, "
-            f"transport = remote_smtp_smarthost, route_list = * {RELAY}::587; and a transport "
+            f"transport = remote_smtp_smarthost, route_list = * {RELAY}::{port}; and a transport "
             "remote_smtp_smarthost: driver = smtp, hosts_require_auth = *, "
             "hosts_require_tls = * (with an authenticator for your USER:PASSWORD)."
         )
     return Advice(
-        "mta-relayhost", text, ports=(587,), replaces=("use-submission", "relay-smarthost")
+        "mta-relayhost",
+        text,
+        ports=(port,),
+        # the concrete relay lines instead of the generic relay steps; the verdict keeps
+        # its 2525 alternative, so a blocked verdict always has a step of its own
+        replaces=("use-submission", "relay-smarthost"),
     )
 
 
@@ -212,12 +225,18 @@ def _inet_protocols(view: MtaView, verdict: Verdict) -> Advice | None:
     )
 
 
-def assess(view: MtaView, verdict: Verdict, readiness: Readiness | None) -> MtaView:
-    """The view with its findings and its advice, read together with this run."""
+def assess(
+    view: MtaView,
+    verdict: Verdict,
+    readiness: Readiness | None,
+    reachable: frozenset[int] = frozenset(),
+) -> MtaView:
+    """The view with its findings and its advice, read together with this run
+    (``reachable``: the submission ports that greeted genuinely here)."""
     advice = [
         a
         for a in (
-            _relayhost(view, verdict),
+            _relayhost(view, verdict, reachable),
             _ipv4_only(view, readiness),
             _inet_protocols(view, verdict),
             _helo(view, readiness),

@@ -77,7 +77,8 @@ class MtaCompanion:
 
         if self.view is None:
             return report
-        view = assess(self.view, report.verdict, report.readiness)
+        reachable = frozenset(p for p, s in report.ports.items() if s.tested and s.genuine)
+        view = assess(self.view, report.verdict, report.readiness, reachable)
         verdict = replace(
             report.verdict, advice=without_replaced(report.verdict.advice, view.advice)
         )
