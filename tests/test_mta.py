@@ -286,6 +286,27 @@ def test_a_log_is_read_from_its_tail_only_and_binary_junk_is_harmless(tmp_path: 
     assert all(not line.startswith("mail postfix") for line in cut)
 
 
+def test_a_10_gb_log_is_read_from_its_last_bytes(tmp_path: Path) -> None:
+    """A sparse 10 GB file (NULs) whose last lines are real: only the tail is read."""
+    log = tmp_path / "mail.log"
+    real = fixture("postfix-maillog.txt").encode()
+    with log.open("wb") as handle:
+        handle.truncate(10 * 1024**3)
+        handle.seek(0, 2)
+        handle.write(b"\n" + real)
+    notes: list[str] = []
+    view = read_log(log, tmp_path, "postfix", lambda argv: Ran(127, ""), notes)
+    assert view.readable and len(view.deferrals) == 9 and notes == []
+    assert view.deferrals[-1].domain == "gmail.com"
+
+
+def test_the_log_is_read_for_a_bounded_time(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(fixture("postfix-maillog.txt"))
+    assert list(tail_lines(log, max_seconds=-1)) == []  # the time is up before the first line
+    assert len(list(tail_lines(log))) == len(fixture("postfix-maillog.txt").splitlines())
+
+
 def test_deferrals_kept_are_bounded_and_the_most_recent() -> None:
     line = fixture("postfix-maillog.txt").splitlines()[-1]
     many = [line.replace("bob@gmail.com", f"bob@d{n}.example") for n in range(500)]
@@ -447,6 +468,27 @@ def test_the_exim_equivalents(tmp_path: Path) -> None:
     assert plain is not None
     texts = {a.code: a.text for a in assess(plain, blocked_report().verdict, None).advice}  # type: ignore[attr-defined]
     assert "route_list = * smtp.example.net::587" in texts["mta-relayhost"]
+
+
+def test_exim_already_relaying_gets_no_relay_step_and_its_helo_name_is_read() -> None:
+    def run(argv: Sequence[str]) -> Ran:
+        if argv[-2:] == ["-bP", "routers"]:
+            return Ran(0, fixture("exim-bP-routers.txt"))
+        if argv[-2:] == ["-bP", "transports"]:
+            return Ran(0, fixture("exim-bP-transports.txt"))
+        return exim_run(argv)
+
+    view = read_mta(MtaOptions(), run=run, root=Path("/nonexistent"))
+    assert view is not None
+    assert view.settings["smarthost_route"] == "* smtp.example.net::587"
+    assert view.settings["helo_data"] == "mx.example.net"
+    log = recent_deferrals(fixture("exim-mainlog.txt").splitlines(), "exim")
+    view = replace(view, log=replace(view.log, deferrals=log))
+    advice = assess(view, blocked_report().verdict, readiness_v6("pass", "mail.example.net")).advice  # type: ignore[attr-defined]
+    codes = {a.code: a.text for a in advice}
+    assert "mta-relayhost" not in codes
+    assert "helo_data = mail.example.net" in codes["mta-helo-name"]
+    assert "HELO mx.example.net" in codes["mta-helo-name"]
 
 
 def test_the_companion_removes_the_generic_steps_it_replaces_by_code() -> None:

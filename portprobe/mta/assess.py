@@ -86,7 +86,10 @@ def _helo_name(view: MtaView) -> str | None:
         if name in ("", "$myhostname", "${myhostname}"):
             name = settings.get("myhostname", "")
         return name or None
-    return settings.get("helo_data") or settings.get("primary_hostname") or None
+    name = settings.get("helo_data", "")
+    if not name or "$" in name:  # Exim's default is $primary_hostname
+        name = settings.get("primary_hostname", "")
+    return name or None
 
 
 def _debian_exim(view: MtaView) -> bool:
@@ -165,6 +168,8 @@ def _relayhost(view: MtaView, verdict: Verdict, reachable: frozenset[int]) -> Ad
             "update-exim4.conf && systemctl restart exim4."
         )
     else:
+        if view.settings.get("smarthost_route"):
+            return None
         text = (
             "Port 25 is blocked and your Exim waits on it: add a router before dnslookup: "
             "smarthost: driver = manualroute, domains = ! +local_domains, "

@@ -122,6 +122,35 @@ def parse_exim_bp_options(text: str) -> dict[str, str]:
     return out
 
 
+def parse_exim_drivers(text: str, kind: str) -> list[tuple[str, dict[str, str]]]:
+    """``exim -bP routers`` / ``-bP transports``: ``NAME router:`` then its options."""
+    out: list[tuple[str, dict[str, str]]] = []
+    suffix = f" {kind}:"
+    for line in text.splitlines():
+        line = line.strip()
+        if line.endswith(suffix):
+            out.append((line[: -len(suffix)], {}))
+        elif out and " = " in line:
+            name, _, value = line.partition(" = ")
+            out[-1][1][name.strip()] = value.strip()
+    return out
+
+
+def exim_route_settings(routers: str, transports: str) -> dict[str, str]:
+    """The smarthost route (the first ``manualroute`` router's ``route_list``) and the HELO
+    name of the first ``smtp`` transport that sets one."""
+    found: dict[str, str] = {}
+    for _, options in parse_exim_drivers(routers, "router"):
+        if options.get("driver") == "manualroute" and options.get("route_list"):
+            found["smarthost_route"] = options["route_list"]
+            break
+    for _, options in parse_exim_drivers(transports, "transport"):
+        if options.get("driver") == "smtp" and options.get("helo_data"):
+            found["helo_data"] = options["helo_data"]
+            break
+    return found
+
+
 def parse_debian_exim_conf(text: str) -> dict[str, str]:
     """Debian's ``update-exim4.conf.conf``: ``dc_name='value'`` lines."""
     out: dict[str, str] = {}

@@ -22,6 +22,7 @@ from portprobe.mta.parse import (
     clean_line,
     exim_host_line,
     exim_message_id,
+    exim_route_settings,
     family_of,
     parse_debian_exim_conf,
     parse_exim_bp,
@@ -219,6 +220,10 @@ def _read_exim(options: MtaOptions, run: Run, root: Path) -> MtaView | None:
         )
     version = settings.pop("exim_version", None)
     log_path = settings.pop("log_file_path", "")
+    routers = run([binary, *config, "-bP", "routers"])
+    transports = run([binary, *config, "-bP", "transports"])
+    if routers.code == 0 and transports.code == 0:
+        settings.update(exim_route_settings(routers.stdout, transports.stdout))
     debian = root / "etc/exim4/update-exim4.conf.conf"
     try:
         dc = parse_debian_exim_conf(debian.read_text(errors="replace"))
