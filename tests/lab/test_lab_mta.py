@@ -189,3 +189,18 @@ def test_netns_probes_from_inside_the_mta_namespace_with_its_resolver(
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_inet_protocols_all_without_an_ipv6_route(lab: Lab, local_postfix: LocalPostfix) -> None:
+    lab.switch("dropped-no-ipv6")
+    report = run_portprobe(
+        lab,
+        "--mta", "postfix",
+        "--postfix-config", str(local_postfix.config_dir),
+        "--mail-log", str(local_postfix.log_file),
+        "--queue-destinations", "0",
+    )  # fmt: skip
+    assert report.verdict["families"]["ipv6"] == "unavailable", report.summary()
+    mta = _mta(report)
+    assert mta["settings"]["inet_protocols"] == "all"
+    assert any("postconf -e 'inet_protocols = ipv4'" in a for a in mta["advice"]), mta["advice"]
