@@ -324,6 +324,10 @@ def exim_message_id(line: str) -> str | None:
     return before[-1] if before else None
 
 
-def clean_line(raw: str) -> str:
-    """A log line with binary junk (NULs, control bytes, bad UTF-8) made harmless."""
-    return "".join(ch if ch.isprintable() or ch == "\t" else " " for ch in raw).rstrip()
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+def clean_text(raw: str) -> str:
+    """Log text with binary junk (NULs, control bytes; bad UTF-8 already replaced) made
+    harmless: every control character but the newline becomes a space."""
+    return _CONTROL.sub(" ", raw)

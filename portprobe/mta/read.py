@@ -19,7 +19,7 @@ from pathlib import Path
 
 from portprobe.mta.model import Deferral, MailLog, MtaView, Queue
 from portprobe.mta.parse import (
-    clean_line,
+    clean_text,
     exim_host_line,
     exim_message_id,
     exim_route_settings,
@@ -297,17 +297,21 @@ def tail_lines(
         data = handle.read(max_bytes)
     if start > 0:
         data = data.split(b"\n", 1)[1] if b"\n" in data else b""
-    for count, raw in enumerate(data.split(b"\n")):
+    # one pass over the whole tail: bad UTF-8 replaced, every control character a space
+    text = clean_text(data.decode("utf-8", errors="replace"))
+    for count, line in enumerate(text.split("\n")):
         if count % 4096 == 0 and time.monotonic() > deadline:
             return
-        if raw:
-            yield clean_line(raw.decode("utf-8", errors="replace"))
+        if line.strip():
+            yield line.rstrip()
 
 
 def recent_deferrals(lines: Iterable[str], kind: MtaKind) -> tuple[Deferral, ...]:
     if kind == "exim":
         return tuple(exim_deferrals(lines)[-MAX_DEFERRALS:])
-    found = [d for d in map(parse_postfix_line, lines) if d is not None]
+    # a substring test first: most lines of a mail log are not failed deliveries
+    candidates = (line for line in lines if "status=deferred" in line or "status=bounced" in line)
+    found = [d for d in map(parse_postfix_line, candidates) if d is not None]
     return tuple(found[-MAX_DEFERRALS:])
 
 
@@ -317,6 +321,8 @@ def exim_deferrals(lines: Iterable[str]) -> list[Deferral]:
     host_of: dict[str, str] = {}
     found: list[Deferral] = []
     for line in lines:
+        if " H=" not in line and " == " not in line and " ** " not in line:
+            continue
         deferral = parse_exim_line(line)
         if deferral is None:
             seen = exim_host_line(line)
