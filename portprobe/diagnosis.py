@@ -102,11 +102,11 @@ class Diagnosis:
         dns = lookup if lookup is not None else self.shared.dns(nameservers, request.dns_timeout)
         # The local MTA is read now: its deferred domains join the plan (spec "The local
         # mail server"), and a missing --mail-log is a typo reported before the network.
-        mta_view = None
+        mta_view, mta_log_later = None, None
         if request.mta != "none":
             from portprobe.mta.companion import queue_domains, read_for
 
-            mta_view = read_for(request, run=mta_run, root=mta_root)
+            mta_view, mta_log_later = read_for(request, run=mta_run, root=mta_root)
         self._planned_and_flowing = trio_event()
         self._pipeline: Pipeline = Pipeline(
             domains=request.domains,
@@ -170,7 +170,9 @@ class Diagnosis:
         if request.mta != "none":
             from portprobe.mta.companion import MtaCompanion
 
-            self.companions.append(MtaCompanion(mta_view))
+            self.companions.append(
+                MtaCompanion(mta_view, mta_log_later, ready=self._planned_and_flowing)
+            )
         self.started_at: datetime | None = None
         self._results_flowing = trio_event()
 

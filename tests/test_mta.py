@@ -563,7 +563,7 @@ def test_markdown_junit_nagios_and_openmetrics_carry_the_mta() -> None:
 # --- the diagnosis: the deferred domains join the targets -----------------------------------
 
 
-def test_deferred_domains_join_the_plan_per_family() -> None:
+def test_deferred_domains_join_the_plan_per_family(tmp_path: Path) -> None:
     zone = {
         "gmail.com": {"MX": [(5, "mx.gmail.com")]},
         "mx.gmail.com": {"A": ["127.0.0.1"], "AAAA": ["::1"]},
@@ -573,7 +573,7 @@ def test_deferred_domains_join_the_plan_per_family() -> None:
     request = DiagnoseRequest(
         targets=("127.0.0.2",), ports=(25,), mta="auto", queue_destinations=2, timeout=1
     )
-    diagnosis = Diagnosis(request, lookup=dns, mta_run=run)  # type: ignore[arg-type]
+    diagnosis = Diagnosis(request, lookup=dns, mta_run=run, mta_root=tmp_path)  # type: ignore[arg-type]
 
     async def go() -> None:
         with trio.move_on_after(5):
@@ -585,6 +585,26 @@ def test_deferred_domains_join_the_plan_per_family() -> None:
     assert ("mx.gmail.com", "ipv4") in planned and ("mx.gmail.com", "ipv6") in planned
     assert ("lab.example", "MX") in dns.asked  # the most deferred domain, first
     assert report.mta is not None and report.to_dict()["parameters"]["mta"] == "auto"
+
+
+def test_postfix_log_is_read_beside_the_probes_or_at_the_latest_for_the_report(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(fixture("postfix-maillog.txt"))
+    _, run = postfix_run()
+    request = DiagnoseRequest(
+        targets=("127.0.0.2",), ports=(25,), mta="auto", mail_log=log, queue_destinations=0
+    )
+    diagnosis = Diagnosis(request, mta_run=run, mta_root=tmp_path)  # type: ignore[arg-type]
+    companion = next(c for c in diagnosis.companions if isinstance(c, MtaCompanion))
+    assert companion.view is not None and companion.view.log.path is None  # not yet read
+    trio.run(diagnosis.run)
+    assert companion.view.log.path == str(log)  # read by run(), in a thread
+    assert len(diagnosis.report().mta.log.deferrals) == 9  # type: ignore[union-attr]
+    # a run that never started (interrupted at once): the report still reads it
+    unrun = Diagnosis(request, mta_run=run, mta_root=tmp_path)  # type: ignore[arg-type]
+    assert len(unrun.report(interrupted=True).mta.log.deferrals) == 9  # type: ignore[union-attr]
 
 
 def test_mta_none_reads_nothing() -> None:

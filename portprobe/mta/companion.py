@@ -9,6 +9,8 @@ joins the view with the verdict and readiness once both are known.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +19,7 @@ from portprobe.advice import without_replaced
 from portprobe.errors import InputError
 from portprobe.model import ProbeResult
 from portprobe.mta import read as mta_read
-from portprobe.mta.model import MtaView
+from portprobe.mta.model import MailLog, MtaView
 from portprobe.mta.read import MtaOptions, Run, read_mta
 
 if TYPE_CHECKING:
@@ -37,9 +39,15 @@ def check_mta_paths(request: DiagnoseRequest) -> None:
         raise InputError(f"--mail-log: {request.mail_log} does not exist")
 
 
+#: Reads what is still unread (Postfix's log) and returns it with its notes.
+LogLater = Callable[[], tuple[MailLog, tuple[str, ...]]]
+
+
 def read_for(
     request: DiagnoseRequest, *, run: Run | None = None, root: Path | None = None
-) -> MtaView | None:
+) -> tuple[MtaView | None, LogLater | None]:
+    """The MTA's settings and queue now; Postfix's log later, beside the probes, when its
+    queue already names the deferred domains (the log can take a few hundred ms)."""
     check_mta_paths(request)
     options = MtaOptions(
         mode=request.mta,
@@ -47,7 +55,13 @@ def read_for(
         exim_config=request.exim_config,
         mail_log=request.mail_log,
     )
-    return read_mta(options, run=run or mta_read.system_run, root=root or Path("/"))
+    run = run or mta_read.system_run
+    root = root or Path("/")
+    view = read_mta(options, run=run, root=root, log=False)
+    later: LogLater | None = None
+    if view is not None and view.kind == "postfix" and view.queue.readable:
+        later = functools.partial(mta_read.read_postfix_log, options, run=run, root=root)
+    return view, later
 
 
 def queue_domains(view: MtaView | None, limit: int) -> tuple[str, ...]:
@@ -63,18 +77,44 @@ def queue_domains(view: MtaView | None, limit: int) -> tuple[str, ...]:
 class MtaCompanion:
     """Adds ``mta`` (or nothing, when there is no MTA) and its notes to the report."""
 
-    def __init__(self, view: MtaView | None) -> None:
+    def __init__(
+        self,
+        view: MtaView | None,
+        later: LogLater | None = None,
+        *,
+        ready: trio.Event | None = None,
+    ) -> None:
         self.view = view
+        self._later = later
+        self._ready = ready
 
     def observe(self, result: ProbeResult) -> None:
         pass
 
     async def run(self, probes_done: trio.Event) -> None:
-        pass
+        """Read the log in a thread once the probes are under way (``ready``: every name
+        resolved and a first result in), so that it never delays a first SYN."""
+        import trio
+
+        if self._later is None:
+            return
+        if self._ready is not None:
+            await self._ready.wait()
+        later = self._later
+        log = await trio.to_thread.run_sync(later, abandon_on_cancel=True)
+        self._fill(log)
+
+    def _fill(self, read: tuple[MailLog, tuple[str, ...]]) -> None:
+        if self.view is not None:
+            log, notes = read
+            self.view = replace(self.view, log=log, notes=(*self.view.notes, *notes))
+        self._later = None
 
     def contribute(self, report: Report) -> Report:
         from portprobe.mta.assess import assess
 
+        if self._later is not None:  # run() never got to it (an interrupted run)
+            self._fill(self._later())
         if self.view is None:
             return report
         reachable = frozenset(p for p, s in report.ports.items() if s.tested and s.genuine)

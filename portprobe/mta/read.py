@@ -133,13 +133,18 @@ def _first_line(text: str) -> str:
 
 
 def read_mta(
-    options: MtaOptions, *, run: Run = system_run, root: Path = Path("/")
+    options: MtaOptions, *, run: Run = system_run, root: Path = Path("/"), log: bool = True
 ) -> MtaView | None:
-    """The local MTA as its tools show it, or None when there is none (or ``--mta none``)."""
+    """The local MTA as its tools show it, or None when there is none (or ``--mta none``).
+
+    ``log=False``: a Postfix whose queue was readable is returned with its log unread
+    (``MailLog(False, None)``), for :func:`read_postfix_log` to fill in later, while the
+    probes run; Exim's log is always read (its queue's errors come from it).
+    """
     if options.mode == "none":
         return None
     if options.mode in ("auto", "postfix"):
-        view = _read_postfix(options, run, root)
+        view = _read_postfix(options, run, root, log)
         if view is not None:
             return view
     if options.mode in ("auto", "exim"):
@@ -168,7 +173,7 @@ def _absent(kind: MtaKind) -> MtaView:
 # --- Postfix --------------------------------------------------------------------------------
 
 
-def _read_postfix(options: MtaOptions, run: Run, root: Path) -> MtaView | None:
+def _read_postfix(options: MtaOptions, run: Run, root: Path, with_log: bool) -> MtaView | None:
     config = ["-c", str(options.postfix_config)] if options.postfix_config else []
     ran = run(["postconf", *config, *POSTFIX_SETTINGS])
     found_by = " ".join(["postconf", *config])
@@ -184,8 +189,19 @@ def _read_postfix(options: MtaOptions, run: Run, root: Path) -> MtaView | None:
         notes.append(f"Postfix: {found_by} failed ({problem}); its settings are unknown.")
     version = settings.pop("mail_version", None)
     queue = _postfix_queue(run, config, notes)
-    log = read_log(options.mail_log, root, "postfix", run, notes)
+    log = MailLog(readable=False, path=None)
+    if with_log or not queue.readable:  # no queue: the log names the deferred domains
+        log = read_log(options.mail_log, root, "postfix", run, notes)
     return MtaView("postfix", version, found_by, settings, queue, log, notes=tuple(notes))
+
+
+def read_postfix_log(
+    options: MtaOptions, *, run: Run = system_run, root: Path = Path("/")
+) -> tuple[MailLog, tuple[str, ...]]:
+    """Postfix's log and the notes reading it gave (see ``read_mta(log=False)``)."""
+    notes: list[str] = []
+    log = read_log(options.mail_log, root, "postfix", run, notes)
+    return log, tuple(notes)
 
 
 def _postfix_queue(run: Run, config: list[str], notes: list[str]) -> Queue:
