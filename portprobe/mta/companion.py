@@ -1,10 +1,12 @@
 """The local MTA as a companion of the probes (see :mod:`portprobe.companions`).
 
-The MTA is read when the :class:`~portprobe.diagnosis.Diagnosis` is made, not while the
-probes run: the queue's deferred domains must join the targets before planning, and a
-missing ``--mail-log`` or ``--postfix-config`` is the user's typo, reported before any
-network activity. Reading is bounded (every tool call and the log tail); ``contribute``
-joins the view with the verdict and readiness once both are known.
+The MTA's settings and queue are read when the :class:`~portprobe.diagnosis.Diagnosis` is
+made, not while the probes run: the queue's deferred domains must join the targets before
+planning, and a missing ``--mail-log`` or ``--postfix-config`` is the user's typo,
+reported before any network activity (a few tens of ms: ``postconf``, ``postqueue -j``).
+Postfix's log, which can take a few hundred ms, is read by :meth:`MtaCompanion.run` in a
+thread once the probes are under way. Every read is bounded (each tool call, the log's
+tail); ``contribute`` joins the view with the verdict and readiness once both are known.
 """
 
 from __future__ import annotations
