@@ -68,6 +68,13 @@ def fixture(name: str) -> str:
     return (FIXTURES / name).read_text()
 
 
+def postfix_root(root: Path) -> Path:
+    """A machine root where Postfix is configured (``--mta auto`` looks for main.cf)."""
+    (root / "etc/postfix").mkdir(parents=True, exist_ok=True)
+    (root / "etc/postfix/main.cf").write_text("# configured\n")
+    return root
+
+
 def postfix_run(
     *, postconf: Ran | None = None, postqueue: Ran | None = None
 ) -> tuple[list[list[str]], object]:
@@ -227,7 +234,7 @@ def test_the_usual_log_file_under_root_is_found(tmp_path: Path) -> None:
     _, run = postfix_run()
     (tmp_path / "var/log").mkdir(parents=True)
     (tmp_path / "var/log/maillog").write_text(fixture("postfix-maillog.txt"))
-    view = read_mta(MtaOptions(), run=run, root=tmp_path)  # type: ignore[arg-type]
+    view = read_mta(MtaOptions(), run=run, root=postfix_root(tmp_path))  # type: ignore[arg-type]
     assert view is not None and view.log.path == str(tmp_path / "var/log/maillog")
     assert len(view.log.deferrals) == 9
 
@@ -333,7 +340,7 @@ def test_the_tools_run_inside_a_container_through_its_exec(tmp_path: Path) -> No
         "else: sys.exit(127)\n"
     )
     run = container_run([sys.executable, str(fake), "exec", "mailserver"])
-    view = read_mta(MtaOptions(), run=run, root=tmp_path)
+    view = read_mta(MtaOptions(), run=run, root=postfix_root(tmp_path))
     assert view is not None and view.version == "3.7.11" and view.queue.deferred == 7
     calls = (tmp_path / "argv").read_text().splitlines()
     assert calls[0].startswith("exec mailserver postconf ")
@@ -364,7 +371,7 @@ def test_journald_is_the_last_resort(tmp_path: Path) -> None:
 
 def postfix_view(**settings: str) -> MtaView:
     _, run = postfix_run()
-    view = read_mta(MtaOptions(), run=run)  # type: ignore[arg-type]
+    view = read_mta(MtaOptions(mode="postfix"), run=run)  # type: ignore[arg-type]
     assert view is not None
     log = recent_deferrals(fixture("postfix-maillog.txt").splitlines(), "postfix")
     return replace(
@@ -573,7 +580,7 @@ def test_deferred_domains_join_the_plan_per_family(tmp_path: Path) -> None:
     request = DiagnoseRequest(
         targets=("127.0.0.2",), ports=(25,), mta="auto", queue_destinations=2, timeout=1
     )
-    diagnosis = Diagnosis(request, lookup=dns, mta_run=run, mta_root=tmp_path)  # type: ignore[arg-type]
+    diagnosis = Diagnosis(request, lookup=dns, mta_run=run, mta_root=postfix_root(tmp_path))  # type: ignore[arg-type]
 
     async def go() -> None:
         with trio.move_on_after(5):
@@ -596,14 +603,14 @@ def test_postfix_log_is_read_beside_the_probes_or_at_the_latest_for_the_report(
     request = DiagnoseRequest(
         targets=("127.0.0.2",), ports=(25,), mta="auto", mail_log=log, queue_destinations=0
     )
-    diagnosis = Diagnosis(request, mta_run=run, mta_root=tmp_path)  # type: ignore[arg-type]
+    diagnosis = Diagnosis(request, mta_run=run, mta_root=postfix_root(tmp_path))  # type: ignore[arg-type]
     companion = next(c for c in diagnosis.companions if isinstance(c, MtaCompanion))
     assert companion.view is not None and companion.view.log.path is None  # not yet read
     trio.run(diagnosis.run)
     assert companion.view.log.path == str(log)  # read by run(), in a thread
     assert len(diagnosis.report().mta.log.deferrals) == 9  # type: ignore[union-attr]
     # a run that never started (interrupted at once): the report still reads it
-    unrun = Diagnosis(request, mta_run=run, mta_root=tmp_path)  # type: ignore[arg-type]
+    unrun = Diagnosis(request, mta_run=run, mta_root=postfix_root(tmp_path))  # type: ignore[arg-type]
     assert len(unrun.report(interrupted=True).mta.log.deferrals) == 9  # type: ignore[union-attr]
 
 

@@ -161,15 +161,17 @@ def diagnose(
             mail_log=mail_log, queue_destinations=queue_destinations,
         )  # fmt: skip
         check_families_reach_targets(request)
-        mta_run = None
+        mta_run, mta_root = None, None
         if netns is not None or container is not None:
-            from portprobe.cli.namespace import container_tool, enter
+            from portprobe.cli.namespace import container_root, container_tool, enter
 
             enter(netns, container, nameservers_given=bool(nameserver))  # re-exec inside
             if container is not None and request.mta != "none":
                 from portprobe.mta.read import container_run
 
+                # the container's tools through its exec, its files through /proc/PID/root
                 mta_run = container_run([container_tool(), "exec", container])
+                mta_root = container_root(container)
         shown = Presentation(
             destination=Destination.prepare(fmt, output, datetime.now(UTC)),
             quiet=quiet,
@@ -180,7 +182,9 @@ def diagnose(
             deadline_text=deadline,
         )
         progress = Progress(is_terminal(sys.stderr) and not quiet)
-        diagnosis = Diagnosis(request, on_result=progress.update, mta_run=mta_run)
+        diagnosis = Diagnosis(
+            request, on_result=progress.update, mta_run=mta_run, mta_root=mta_root
+        )
     raise typer.Exit(run_and_report(diagnosis, progress, shown))
 
 

@@ -57,6 +57,11 @@ def _container_pid(tool: str, name: str) -> int:
     return int(text)
 
 
+def container_root(name: str) -> Path:
+    """The container's files as seen from here (its log, its main.cf, Debian's conf)."""
+    return Path(f"/proc/{_container_pid(container_tool(), name)}/root")
+
+
 def nameservers_from(resolv_conf: Path) -> list[str]:
     try:
         text = resolv_conf.read_text(errors="replace")

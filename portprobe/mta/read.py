@@ -173,8 +173,21 @@ def _absent(kind: MtaKind) -> MtaView:
 # --- Postfix --------------------------------------------------------------------------------
 
 
+#: Where a packaged Postfix keeps main.cf (Linux, the BSDs' ports).
+POSTFIX_MAIN_CF = ("etc/postfix/main.cf", "usr/local/etc/postfix/main.cf")
+
+
 def _read_postfix(options: MtaOptions, run: Run, root: Path, with_log: bool) -> MtaView | None:
     config = ["-c", str(options.postfix_config)] if options.postfix_config else []
+    if (
+        options.mode == "auto"
+        and not config
+        and "MAIL_CONFIG" not in os.environ
+        and not any((root / name).exists() for name in POSTFIX_MAIN_CF)
+    ):
+        # Not configured, so no mail server here; and no postconf run to find that out:
+        # a Postfix tool's fatal error sleeps a second before it exits.
+        return None
     ran = run(["postconf", *config, *POSTFIX_SETTINGS])
     found_by = " ".join(["postconf", *config])
     notes: list[str] = []
