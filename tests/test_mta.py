@@ -684,3 +684,17 @@ def test_inside_the_namespace_nothing_is_entered_again(monkeypatch: pytest.Monke
     monkeypatch.setenv(namespace.INSIDE, "1")
     monkeypatch.setattr(namespace.os, "execve", lambda *a: pytest.fail("re-executed"))
     namespace.enter("no-such-namespace", None, nameservers_given=False)
+
+
+def test_redact_hides_our_address_in_what_the_mta_logged() -> None:
+    from portprobe.report.redact import redact_report
+
+    view = postfix_view()
+    ours = "2001:db8::7"
+    text = f"host mx[2001:db8:113::99] said: 550-5.7.25 [{ours}] The IP address sending ..."
+    deferral = replace(view.log.deferrals[2], text=text)
+    view = replace(view, log=replace(view.log, deferrals=(deferral,)))
+    report = replace(report_for([open_("google")]), readiness=readiness_v6("permerror"))
+    redacted = redact_report(MtaCompanion(view).contribute(report))
+    dumped = json.dumps(redacted.to_dict()["mta"])
+    assert ours not in dumped and "<redacted-address-" in dumped
