@@ -23,3 +23,5 @@ PER_HOST: Final = 4
 MAX_MX: Final = 5
 # Addresses probed per host name and address family.
 MAX_ADDRESSES: Final = 4
+#: How many deferred destination domains of the local MTA's queue join the targets.
+QUEUE_DESTINATIONS: Final = 3

@@ -27,6 +27,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portprobe._version import __version__
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import trio
 
     from portprobe.model import DnsLookup
+    from portprobe.mta.read import Run
     from portprobe.outcome import Report
     from portprobe.pipeline import Pipeline
     from portprobe.probe.connect import Connector
@@ -69,6 +71,8 @@ class Diagnosis:
         shared: Shared | None = None,
         connector: Connector | None = None,
         lookup: DnsLookup | None = None,
+        mta_run: Run | None = None,
+        mta_root: Path | None = None,
     ) -> None:
         """Load every file the request names and check it; no network activity yet.
 
@@ -76,6 +80,8 @@ class Diagnosis:
         None builds this run's own, as a one-shot CLI run does. ``connector`` and
         ``lookup`` replace how TCP connections are opened and names resolved (tests, a
         library user's transport); when None, those of ``shared``, else the real ones.
+        ``mta_run`` and ``mta_root`` are how the local MTA's tools run and where its files
+        are (``portprobe.mta.read``): a container's ``docker exec``, a test's recordings.
         """
         from portprobe.pipeline import Pipeline
         from portprobe.probe import ProbeConfig
@@ -95,6 +101,13 @@ class Diagnosis:
         nameservers = tuple(parse_nameserver(ns) for ns in request.nameservers)
         # One DNS client for the planner and the readiness checks of this run.
         dns = lookup if lookup is not None else self.shared.dns(nameservers, request.dns_timeout)
+        # The local MTA is read now: its deferred domains join the plan (spec "The local
+        # mail server"), and a missing --mail-log is a typo reported before the network.
+        mta_view, mta_log_later = None, None
+        if request.mta != "none":
+            from portprobe.mta.companion import queue_domains, read_for
+
+            mta_view, mta_log_later = read_for(request, run=mta_run, root=mta_root)
         self._planned_and_flowing = trio_event()
         self._pipeline: Pipeline = Pipeline(
             PlanInput(
@@ -108,6 +121,9 @@ class Diagnosis:
                 max_mx=request.max_mx,
                 max_addresses=request.max_addresses,
                 port_map=request.port_map,
+                extra_domains=_plannable(queue_domains(mta_view, request.queue_destinations))
+                if mta_view is not None
+                else (),
             ),
             config=ProbeConfig(
                 timeout=request.timeout,
@@ -154,6 +170,12 @@ class Diagnosis:
                 ready=self._planned_and_flowing,
             )
         )
+        if request.mta != "none":
+            from portprobe.mta.companion import MtaCompanion
+
+            self.companions.append(
+                MtaCompanion(mta_view, mta_log_later, ready=self._planned_and_flowing)
+            )
         self.started_at: datetime | None = None
         self._results_flowing = trio_event()
 
@@ -219,6 +241,21 @@ class Diagnosis:
         for companion in self.companions:
             report = companion.contribute(report)
         return report
+
+
+def _plannable(domains: tuple[str, ...]) -> tuple[str, ...]:
+    """The queue's domains that are mail domains the planner accepts (not ``localhost``)."""
+    from portprobe.errors import InputError
+    from portprobe.targets.resolve import parse_domain
+
+    kept = []
+    for domain in domains:
+        try:
+            parse_domain(domain)
+        except InputError:
+            continue
+        kept.append(domain)
+    return tuple(kept)
 
 
 def trio_event() -> trio.Event:

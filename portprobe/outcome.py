@@ -18,6 +18,7 @@ from typing import Any, Final
 from portprobe.advice import Advice, texts
 from portprobe.environment.model import Environment
 from portprobe.model import DNSQuery, ProbeResult, ProbeSpec
+from portprobe.mta.model import MtaView
 from portprobe.readiness.model import Readiness
 from portprobe.vocab import (
     Confidence,
@@ -167,6 +168,7 @@ class Report:
     readiness: Readiness | None = None  # None: --no-readiness
     environment: Environment | None = None
     hostname: str | None = None  # the vantage point: this machine's own name
+    mta: MtaView | None = None  # None: no local mail server found, or --mta none
     #: Planned probes that were still running when the run was interrupted (none when it
     #: was not): the views show them as such, never as "not probed".
     unfinished: tuple[ProbeSpec, ...] = ()
@@ -205,4 +207,5 @@ class Report:
             "readiness": self.readiness.to_dict() if self.readiness is not None else None,
             "environment": self.environment.to_dict() if self.environment is not None else None,
             "vantage": self.vantage(),
+            "mta": self.mta.to_dict() if self.mta is not None else None,
         }

@@ -18,7 +18,7 @@ from typing import Any
 
 from portprobe import defaults
 from portprobe.errors import InputError
-from portprobe.vocab import FAMILIES, MAIL_PORTS, VERDICTS, Family
+from portprobe.vocab import FAMILIES, MAIL_PORTS, MTA_MODES, VERDICTS, Family, MtaMode
 
 #: Where the DMI files are when ``sysfs`` is not given; missing there means "no DMI
 #: evidence" (macOS, Windows, BSD, a container without /sys), never an error.
@@ -95,6 +95,13 @@ class DiagnoseRequest:
     sysfs: Path | None = None
     platform: str | None = None
     environ: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+    # The local mail server (spec "The local mail server"). The library reads no MTA unless
+    # asked ("none"); the CLI's default is "auto".
+    mta: MtaMode = "none"
+    postfix_config: Path | None = None
+    exim_config: Path | None = None
+    mail_log: Path | None = None
+    queue_destinations: int = defaults.QUEUE_DESTINATIONS
     # CI assertions, recorded with the parameters and checked by ``check_assertions``.
     expect: tuple[str, ...] = ()
     require_ports: tuple[int, ...] = ()
@@ -153,6 +160,11 @@ class DiagnoseRequest:
 
             put("public_ips", tuple(parse_public_ip(a) for a in self.public_ips))
             put("dnsbl_zones", tuple(parse_dnsbl_zone(z) for z in self.dnsbl_zones))
+        if self.mta not in MTA_MODES:
+            raise InputError(f"--mta: {self.mta!r} is not one of {', '.join(MTA_MODES)}")
+        qd = self.queue_destinations
+        if isinstance(qd, bool) or not isinstance(qd, int) or qd < 0:
+            raise InputError(f"--queue-destinations: must be a whole number >= 0 (got {qd!r})")
         if self.require_ready and not self.readiness:
             raise InputError("--require-ready needs the readiness checks; drop --no-readiness")
 
@@ -202,6 +214,8 @@ class DiagnoseRequest:
             "require_ready": self.require_ready,
             "sysfs": str(self.sysfs or DEFAULT_SYSFS),
             "platform": self.platform,
+            "mta": self.mta,
+            "queue_destinations": self.queue_destinations,
         }
 
 

@@ -113,6 +113,11 @@ AdviceCode = Literal[
     "pbl-relay",
     "fix-or-relay",
     "ready-direct",
+    # the local mail server (mta/assess.py): each the exact line for the MTA found
+    "mta-ipv4-only",
+    "mta-relayhost",
+    "mta-helo-name",
+    "mta-inet-protocols",
 ]
 ADVICE_CODES: Final[tuple[AdviceCode, ...]] = get_args(AdviceCode)
 
@@ -127,3 +132,22 @@ IcmpMeaning = Literal[
     "time-exceeded",
     "other",
 ]
+
+#: The local mail server (spec "The local mail server"): which one, how to look for it,
+#: and why one of its deliveries was deferred (from the text the MTA logged).
+MtaKind = Literal["postfix", "exim"]
+MTA_KINDS: Final[tuple[MtaKind, ...]] = get_args(MtaKind)
+MtaMode = Literal["auto", "none", "postfix", "exim"]
+MTA_MODES: Final[tuple[MtaMode, ...]] = get_args(MtaMode)
+MtaReason = Literal[
+    "path-timeout",
+    "path-refused",
+    "network-unreachable",
+    "no-ptr",
+    "blocklisted",
+    "rate-limited",
+    "tls",
+    "dns",
+    "other",
+]
+MTA_REASONS: Final[tuple[MtaReason, ...]] = get_args(MtaReason)

@@ -37,3 +37,12 @@ def autojump_clock() -> trio.testing.MockClock:
     # real idle time before a jump is kept only as a margin for tests outside the probe
     # engine's files that still mix the two (tests/test_runner.py, test_load.py).
     return trio.testing.MockClock(autojump_threshold=0.02)
+
+
+@pytest.fixture(autouse=True)
+def _no_local_mta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own mail server stays out of the tests: its tools are "not found"
+    unless a test gives ``Diagnosis`` its own ``mta_run`` (tests/test_mta.py)."""
+    from portprobe.mta import read
+
+    monkeypatch.setattr(read, "system_run", lambda argv: read.Ran(127, "", "not found"))

@@ -97,7 +97,7 @@ def test_every_command_of_the_group_is_called_by_name() -> None:
     group = typer.main.get_command(app)
     assert isinstance(group, PortprobeGroup)
     names = list(group.commands)
-    assert names == ["diagnose", "targets", "platforms", "merge"]
+    assert names == ["diagnose", "targets", "platforms", "merge", "serve"]
     for name in names:
         result = CliRunner().invoke(app, [name, "--help"])
         assert result.exit_code == 0
@@ -112,12 +112,13 @@ def test_a_command_added_to_the_group_is_not_taken_for_diagnose_options() -> Non
     assert group.wants_default_command(ctx, [])
     assert not group.wants_default_command(ctx, ["merge"])
     assert not group.wants_default_command(ctx, ["-V"])
-    assert group.wants_default_command(ctx, ["serve"])
-    group.commands["serve"] = TyperCommand("serve")
+    assert not group.wants_default_command(ctx, ["serve"])
+    assert group.wants_default_command(ctx, ["watch"])
+    group.commands["watch"] = TyperCommand("watch")
     try:
-        assert not group.wants_default_command(ctx, ["serve"])
+        assert not group.wants_default_command(ctx, ["watch"])
     finally:
-        del group.commands["serve"]
+        del group.commands["watch"]
 
 
 # --- completion -------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def test_completion_offers_the_values_of_format_and_platform() -> None:
 
 
 def test_completion_offers_commands_and_the_default_commands_options() -> None:
-    assert complete("portprobe ") == ["diagnose", "targets", "platforms", "merge"]
+    assert complete("portprobe ") == ["diagnose", "targets", "platforms", "merge", "serve"]
     assert complete("portprobe --for") == ["--format"]
     assert "--deadline" in complete("portprobe --dead")
 

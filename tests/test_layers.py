@@ -20,6 +20,9 @@ PURE = [
     "portprobe.outcome",
     "portprobe.readiness.model",
     "portprobe.environment.model",
+    "portprobe.mta.model",
+    "portprobe.mta.parse",
+    "portprobe.mta.assess",
     "portprobe.report.redact",
     "portprobe.defaults",
     "portprobe.exit_codes",
@@ -120,6 +123,18 @@ NEVER = [
             "portprobe.probe.engine",
             "portprobe.probe.runner",
             "portprobe.probe.connect",
+        ),
+    ),
+    # the local MTA is read through its own tools and joined with the typed Report; it
+    # never probes, plans or renders.
+    (
+        "mta",
+        (
+            "portprobe.report",
+            "portprobe.render",
+            "portprobe.probe",
+            "portprobe.targets",
+            "portprobe.cli",
         ),
     ),
     (

@@ -28,24 +28,31 @@ from portprobe.cli.options import (
     ColorOption,
     ConcurrencyOption,
     ConnectTimeoutOption,
+    ContainerOption,
     DeadlineOption,
     DnsblOption,
     DnsTimeoutOption,
     DomainOption,
     EhloNameOption,
+    EximConfigOption,
     ExpectOption,
     Ipv4Option,
     Ipv6Option,
     JsonOption,
+    MailLogOption,
     MaxAddressesOption,
     MaxMxOption,
+    MtaOption,
     NameserverOption,
+    NetnsOption,
     NoReadinessOption,
     PerHostOption,
     PlatformOption,
     PortMapOption,
     PortsOption,
+    PostfixConfigOption,
     PublicIpOption,
+    QueueDestinationsOption,
     QuietOption,
     RedactOption,
     ReportFormatOption,
@@ -106,6 +113,13 @@ def diagnose(
     redact: RedactOption = False,
     sysfs: SysfsOption = None,
     platform: PlatformOption = None,
+    mta: MtaOption = "auto",
+    postfix_config: PostfixConfigOption = None,
+    exim_config: EximConfigOption = None,
+    mail_log: MailLogOption = None,
+    queue_destinations: QueueDestinationsOption = defaults.QUEUE_DESTINATIONS,
+    netns: NetnsOption = None,
+    container: ContainerOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -142,7 +156,22 @@ def diagnose(
             no_readiness=no_readiness, public_ip=public_ip, dnsbl=dnsbl, sysfs=sysfs,
             platform=platform,
         )  # fmt: skip
+        request = with_mta(
+            request, mta=mta, postfix_config=postfix_config, exim_config=exim_config,
+            mail_log=mail_log, queue_destinations=queue_destinations,
+        )  # fmt: skip
         check_families_reach_targets(request)
+        mta_run, mta_root = None, None
+        if netns is not None or container is not None:
+            from portprobe.cli.namespace import container_root, container_tool, enter
+
+            enter(netns, container, nameservers_given=bool(nameserver))  # re-exec inside
+            if container is not None and request.mta != "none":
+                from portprobe.mta.read import container_run
+
+                # the container's tools through its exec, its files through /proc/PID/root
+                mta_run = container_run([container_tool(), "exec", container])
+                mta_root = container_root(container)
         shown = Presentation(
             destination=Destination.prepare(fmt, output, datetime.now(UTC)),
             quiet=quiet,
@@ -153,7 +182,9 @@ def diagnose(
             deadline_text=deadline,
         )
         progress = Progress(is_terminal(sys.stderr) and not quiet)
-        diagnosis = Diagnosis(request, on_result=progress.update)
+        diagnosis = Diagnosis(
+            request, on_result=progress.update, mta_run=mta_run, mta_root=mta_root
+        )
     raise typer.Exit(run_and_report(diagnosis, progress, shown))
 
 
@@ -226,6 +257,36 @@ def build_request(
         expect=parse_expect(expect),
         require_ports=tuple(require_port or ()),
         require_ready=require_ready,
+    )
+
+
+def with_mta(
+    request: DiagnoseRequest,
+    *,
+    mta: str,
+    postfix_config: Path | None,
+    exim_config: Path | None,
+    mail_log: Path | None,
+    queue_destinations: int,
+) -> DiagnoseRequest:
+    """The request with the local mail server's options (spec "The local mail server")."""
+    from dataclasses import replace
+
+    from portprobe.vocab import MTA_MODES
+
+    if mta not in MTA_MODES:
+        raise InputError(f"--mta: {mta!r} is not one of {', '.join(MTA_MODES)}")
+    if mta == "none" and (postfix_config or exim_config or mail_log):
+        raise InputError(
+            "--mta none reads no mail server; drop --postfix-config/--exim-config/--mail-log"
+        )
+    return replace(
+        request,
+        mta=mta,
+        postfix_config=postfix_config,
+        exim_config=exim_config,
+        mail_log=mail_log,
+        queue_destinations=queue_destinations,
     )
 
 

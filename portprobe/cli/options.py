@@ -236,6 +236,47 @@ PlatformOption = Annotated[
         autocompletion=complete_platform,
     ),
 ]
+MtaOption = Annotated[
+    str,
+    typer.Option(
+        "--mta",
+        metavar="WHICH",
+        help="auto | none | postfix | exim: read the local mail server (read-only).",
+        autocompletion=_complete_from(("auto", "none", "postfix", "exim")),
+    ),
+]
+PostfixConfigOption = Annotated[
+    Path | None,
+    typer.Option(metavar="DIR", help="Read the Postfix instance configured in DIR (postconf -c)."),
+]
+EximConfigOption = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="Read Exim with this configuration file (exim -C)."),
+]
+MailLogOption = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="The mail log to read [default: the usual files, journald]."),
+]
+QueueDestinationsOption = Annotated[
+    int,
+    typer.Option(metavar="N", help="Probe up to N deferred domains of the mail queue too."),
+]
+NetnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--netns",
+        metavar="NAME|PATH",
+        help="Probe from inside this network namespace, with its resolver (root).",
+    ),
+]
+ContainerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--container",
+        metavar="NAME",
+        help="Probe from inside this docker/podman container's network, read its MTA (root).",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Print only the verdict.")]
 VerboseOption = Annotated[
     bool, typer.Option("-v", "--verbose", help="Per-probe table, timings, greeting/EHLO.")

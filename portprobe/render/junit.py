@@ -21,6 +21,7 @@ from portprobe.text import shorten, visible
 
 if TYPE_CHECKING:
     from portprobe.model import ProbeResult
+    from portprobe.mta.model import MtaView
     from portprobe.outcome import Observed, Report
     from portprobe.readiness.model import Readiness
 
@@ -79,6 +80,7 @@ class Check:
     detail: str
     failure: str | None = None
     skipped: str | None = None
+    kind: str = "readiness"  # or "mta": the local mail server's queue
 
 
 def readiness_checks(readiness: Readiness) -> Iterator[Check]:
@@ -130,6 +132,17 @@ def readiness_checks(readiness: Readiness) -> Iterator[Check]:
             yield Check(name, detail)
 
 
+def _mta_check(view: MtaView) -> Check:
+    from portprobe.render.mta import mta_headline
+
+    detail = "\n".join([mta_headline(view), *view.findings, *(a.text for a in view.advice)])
+    failure = None
+    if view.queue.readable and view.queue.deferred:
+        failure = mta_headline(view)
+    skipped = None if view.queue.readable else "the mail queue could not be read"
+    return Check(f"mail server ({view.label})", detail, failure, skipped, kind="mta")
+
+
 def render_junit(report: Report) -> str:
     from portprobe.render.cells import verdict_line
 
@@ -137,6 +150,9 @@ def render_junit(report: Report) -> str:
     tested = sorted((port, s) for port, s in report.ports.items() if s.tested)
     checks = list(readiness_checks(report.readiness)) if report.readiness is not None else []
     failures = sum(1 for _, s in tested if s.state != "open")
+    mta = report.mta
+    if mta is not None:  # one more case: the local mail server's queue holds no deferral
+        checks.append(_mta_check(mta))
     failures += sum(1 for c in checks if c.failure is not None)
     skipped = sum(1 for c in checks if c.skipped is not None and c.failure is None)
     total = str(len(tested) + len(checks))
@@ -172,6 +188,7 @@ def render_junit(report: Report) -> str:
         ("environment.platform", env.platform if env is not None else None),
         ("environment.ci", env.ci if env is not None else None),
         ("readiness.ready", report.readiness.ready if report.readiness is not None else None),
+        ("mta.kind", mta.kind if mta is not None else None),
     ):
         ET.SubElement(props, "property", name=_text(name), value=_text(value if value else "-"))
     probes = [o for o in report.probes if not o.result.spec.negative]
@@ -199,11 +216,11 @@ def render_junit(report: Report) -> str:
         ET.SubElement(case, "system-out").text = lines
     for check in checks:
         case = ET.SubElement(
-            suite, "testcase", classname="portprobe.readiness", name=_one(check.name), time="0"
+            suite, "testcase", classname=f"portprobe.{check.kind}", name=_one(check.name), time="0"
         )
         if check.failure is not None:
             failure = ET.SubElement(
-                case, "failure", type="readiness", message=_one(check.failure, 200)
+                case, "failure", type=check.kind, message=_one(check.failure, 200)
             )
             failure.text = _text(check.detail)
         elif check.skipped is not None:

@@ -118,6 +118,21 @@ def _readiness(report: Report) -> list[str]:
     return out
 
 
+def _mta(report: Report) -> list[str]:
+    from portprobe.render.mta import mta_headline
+
+    view = report.mta
+    if view is None:
+        return []
+    out = [f"### Your mail server: {md(view.label)}", "", md(mta_headline(view)), ""]
+    out += [f"- {md(item)}" for item in view.findings]
+    if view.advice:
+        out += ["", "Fix (portprobe changes nothing):", ""]
+        out += [f"- {md(item.text)}" for item in view.advice]
+    out.append("")
+    return out
+
+
 def render_markdown(report: Report, *, verbose: bool = False) -> str:
     v = report.verdict
     icon = _ICON[v.port25]
@@ -134,6 +149,7 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
             out += [f"- {md(item)}" for item in items]
             out.append("")
     out += _readiness(report)
+    out += _mta(report)
     if verbose and report.probes:
         out += ["### Probes", ""]
         out.append("| " + " | ".join(HEADERS) + " |")

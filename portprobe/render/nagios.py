@@ -197,6 +197,14 @@ def render_nagios(
     if report.readiness is not None:
         detail.append(f"mail readiness: {_line(report.readiness.ready)}")
         perf.append(_perf("ready", {"yes": 1, "no": 0}.get(report.readiness.ready), hi=1))
+    if report.mta is not None:
+        from portprobe.render.mta import mta_headline
+
+        view = report.mta
+        detail.append(f"mta: {_line(mta_headline(view))}")
+        detail += [f"mta fix: {_line(a.text)}" for a in view.advice]
+        shown = view.queue.deferred if view.queue.readable else None
+        perf.append(_perf("mta_deferred", shown))
     perf.append(_perf("run_time", round(report.duration_ms / 1000, 3), "s"))
     detail[-1] += " | " + perf[0]
     detail += perf[1:]

@@ -218,6 +218,29 @@ def _readiness(report: Report) -> list[MetricFamily]:
     return [ready, state]
 
 
+def _mta(report: Report) -> list[MetricFamily]:
+    """The local mail server: absent without one (``--mta none`` or none found)."""
+    from portprobe.vocab import MTA_REASONS
+
+    view = report.mta
+    if view is None:
+        return []
+    info = MetricFamily("portprobe_mta_info", "The local mail server found (value 1).")
+    info.add(1, kind=view.kind, version=view.version or "unknown")
+    deferred = MetricFamily(
+        "portprobe_mta_queue_deferred",
+        "Deferred messages in the local mail server's queue, by why they wait (per "
+        "destination domain's last error); absent when the queue was not readable.",
+    )
+    if view.queue.readable:
+        counts = {reason: 0 for reason in MTA_REASONS}
+        for dest in view.queue.destinations:
+            counts[dest.reason] += dest.count
+        for reason, count in counts.items():
+            deferred.add(count, reason=reason)
+    return [info, deferred]
+
+
 def run_families(report: Report) -> list[MetricFamily]:
     duration = MetricFamily("portprobe_run_duration_seconds", "How long the whole run took.")
     duration.add(round(report.duration_ms / 1000, 3))
@@ -240,6 +263,7 @@ def render_openmetrics(report: Report) -> str:
         *_probe_families(report),
         _cert_expiry(report),
         *_readiness(report),
+        *_mta(report),
         *run_families(report),
     ]
     return exposition(families)

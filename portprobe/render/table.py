@@ -360,6 +360,21 @@ def _readiness_lines(report: Report, width: int, color: bool, verbose: bool) -> 
     return out
 
 
+def _mta_lines(report: Report, width: int, verbose: bool) -> list[str]:
+    from portprobe.render.mta import mta_headline
+
+    view = report.mta
+    if view is None:
+        return []
+    out = ["", *_wrapped(safe(mta_headline(view)), width, "  ", "")]
+    if verbose and view.findings:
+        out += _bullets(view.findings, width)
+    if view.advice:
+        out.append("Fix (portprobe changes nothing):")
+        out += _bullets([a.text for a in view.advice], width)
+    return out
+
+
 def render_table(
     report: Report, *, color: bool = False, width: int | None = None, verbose: bool = False
 ) -> str:
@@ -396,6 +411,7 @@ def render_table(
     for note in note_items(report):
         out += [_paint(x, "dim", color) for x in _wrapped("note: " + safe(note), width, "  ", "")]
     out += _readiness_lines(report, width, color, verbose)
+    out += _mta_lines(report, width, verbose)
     return "\n".join(line for text in out for line in _within(text, width)) + "\n"
 
 

@@ -89,9 +89,12 @@ class PlanInput:
     max_addresses: int = defaults.MAX_ADDRESSES
     port_map: Mapping[int, int] = field(default_factory=dict)
     resolv_conf: str = SYSTEM_RESOLV_CONF
+    #: Mail domains probed besides the above (with the catalog too): the local MTA's
+    #: deferred destinations (``--queue-destinations``).
+    extra_domains: Sequence[str] = ()
 
     def __post_init__(self) -> None:
-        for name in ("domains", "targets", "ports", "families", "nameservers"):
+        for name in ("domains", "targets", "ports", "families", "nameservers", "extra_domains"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "port_map", MappingProxyType(dict(self.port_map or {})))
 
@@ -120,6 +123,18 @@ def _check_families(families: Sequence[Family]) -> tuple[Family, ...]:
 
 
 def _jobs(given: PlanInput, ports: tuple[int, ...]) -> list[Job]:
+    jobs = _given_jobs(given, ports)
+    plain = tuple((port, False) for port in ports)
+    for text in given.extra_domains:
+        name = parse_domain(text)
+        if name not in {job.name for job in jobs if job.mail_domain}:
+            jobs.append(
+                Job(name, name, name, True, None, plain, None, given.max_mx, given.max_addresses)
+            )
+    return jobs
+
+
+def _given_jobs(given: PlanInput, ports: tuple[int, ...]) -> list[Job]:
     jobs: list[Job] = []
     plain = tuple((port, False) for port in ports)
     max_mx, max_addresses = given.max_mx, given.max_addresses
