@@ -23,3 +23,7 @@ PER_HOST: Final = 4
 MAX_MX: Final = 5
 # Addresses probed per host name and address family.
 MAX_ADDRESSES: Final = 4
+
+#: ``--max-hops``: the TTL ladder's top (spec "Path"), and the most it may be set to.
+MAX_HOPS: Final = 20
+MAX_HOPS_LIMIT: Final = 64

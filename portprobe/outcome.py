@@ -18,6 +18,7 @@ from typing import Any, Final
 from portprobe.advice import Advice, texts
 from portprobe.environment.model import Environment
 from portprobe.model import DNSQuery, ProbeResult
+from portprobe.path.model import PathReport
 from portprobe.readiness.model import Readiness
 from portprobe.vocab import (
     Confidence,
@@ -167,6 +168,7 @@ class Report:
     readiness: Readiness | None = None  # None: --no-readiness
     environment: Environment | None = None
     hostname: str | None = None  # the vantage point: this machine's own name
+    path: PathReport | None = None  # None: no trace was considered (spec "Path")
 
     def vantage(self) -> dict[str, Any]:
         """Where the report was taken: what ``portprobe merge`` names each row by."""
@@ -202,4 +204,5 @@ class Report:
             "readiness": self.readiness.to_dict() if self.readiness is not None else None,
             "environment": self.environment.to_dict() if self.environment is not None else None,
             "vantage": self.vantage(),
+            "path": (self.path or PathReport()).to_dict(),
         }

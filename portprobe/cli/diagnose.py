@@ -38,8 +38,10 @@ from portprobe.cli.options import (
     Ipv6Option,
     JsonOption,
     MaxAddressesOption,
+    MaxHopsOption,
     MaxMxOption,
     NameserverOption,
+    NoAsnOption,
     NoReadinessOption,
     PerHostOption,
     PlatformOption,
@@ -55,6 +57,7 @@ from portprobe.cli.options import (
     SysfsOption,
     TargetOption,
     TimeoutOption,
+    TraceOption,
     VerboseOption,
     choose_format,
     parse_deadline,
@@ -106,6 +109,9 @@ def diagnose(
     redact: RedactOption = False,
     sysfs: SysfsOption = None,
     platform: PlatformOption = None,
+    trace: TraceOption = "auto",
+    max_hops: MaxHopsOption = defaults.MAX_HOPS,
+    no_asn: NoAsnOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -140,7 +146,7 @@ def diagnose(
             require_port=require_port, require_ready=require_ready, ehlo_name=ehlo_name,
             port_map=port_map, max_mx=max_mx, max_addresses=max_addresses,
             no_readiness=no_readiness, public_ip=public_ip, dnsbl=dnsbl, sysfs=sysfs,
-            platform=platform,
+            platform=platform, trace=trace, max_hops=max_hops, no_asn=no_asn,
         )  # fmt: skip
         check_families_reach_targets(request)
         shown = Presentation(
@@ -197,6 +203,9 @@ def build_request(
     dnsbl: Sequence[str] | None,
     sysfs: Path | None,
     platform: str | None,
+    trace: str = "auto",
+    max_hops: int = defaults.MAX_HOPS,
+    no_asn: bool = False,
 ) -> DiagnoseRequest:
     """The options as typer hands them over, turned into the library's validated request."""
     from portprobe.diagnosis import DiagnoseRequest
@@ -226,6 +235,9 @@ def build_request(
         expect=parse_expect(expect),
         require_ports=tuple(require_port or ()),
         require_ready=require_ready,
+        trace=trace,
+        max_hops=max_hops,
+        asn=not no_asn,
     )
 
 
