@@ -273,3 +273,49 @@ def test_the_ladder_keeps_the_per_address_limit() -> None:
     )
     blocker = locate(trace)
     assert blocker is not None and (blocker.how, blocker.hop) == ("drop", 2)
+
+
+def test_a_block_before_every_host_is_not_the_destination_s() -> None:
+    """Port 25 failing at every provider, dropped right before the host: the last hop
+    before it, shared by all, not "the receiver refuses you"."""
+    trace, _ = trace_of(FakePath(list(PATH), "drop", 4))
+    alone = locate(trace)
+    shared = locate(trace, everywhere=True)
+    assert alone is not None and (alone.where, alone.hop) == ("destination", 5)
+    assert shared is not None and (shared.where, shared.how, shared.hop) == (
+        "destination",
+        "drop",
+        4,
+    )
+    assert any("every provider" in e for e in shared.evidence)
+    trace, _ = trace_of(FakePath(list(PATH), "drop", 4), asn=False)
+    shared = locate(trace, everywhere=True)
+    assert shared is not None and (shared.where, shared.hop) == ("unknown", 4)
+
+
+def test_receivers_that_drop_at_their_own_door_make_partial_open() -> None:
+    from portprobe.path.model import Blocker
+    from portprobe.path.verdict import theirs
+    from tests.builders import dropped, healthy, open_
+    from tests.builders import typed_report_for as report_for
+
+    results = [open_("alpha"), open_("bravo"), dropped("charlie"), dropped("delta")]
+    results += [r for p in ("alpha", "bravo", "charlie", "delta") for r in healthy(p)]
+    report = report_for(results)
+    assert report.verdict.port25 == "partial"
+    failing = [r.spec for r in results if r.state == "filtered"]
+
+    def at(where: str) -> dict[tuple[str, str], Blocker]:
+        return {
+            ("ipv4", s.address or ""): Blocker(where, "drop", 5, s.address, family="ipv4")  # type: ignore[arg-type]
+            for s in failing
+        }
+
+    mine = theirs(report, at("destination"))
+    assert mine.verdict.port25 == "open" and mine.verdict.families["ipv4"] == "open"
+    assert "mx.charlie.example, mx.delta.example" in mine.verdict.reasons[-1]
+    assert mine.verdict.failure_mode is None
+    assert any(a.code == "deliver-directly" for a in mine.verdict.advice)
+    assert theirs(report, at("isp")).verdict.port25 == "partial"
+    one_missing = dict(list(at("destination").items())[:1])
+    assert theirs(report, one_missing).verdict.port25 == "partial"

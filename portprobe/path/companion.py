@@ -320,13 +320,19 @@ class TraceCompanion:
 
     def contribute(self, report: Report) -> Report:
         from portprobe.path.locate import locate
+        from portprobe.path.verdict import theirs
 
         traces = self._traces()
         blockers: dict[Family, Blocker] = {}
+        by_host: dict[tuple[str, str], Blocker] = {}
         for t in traces:
-            found = locate(t, own_asn=self._own_asn.get(t.family))
-            if found is not None and t.family not in blockers:
-                blockers[t.family] = found
+            everywhere = report.verdict.families.get(t.family) == "blocked"
+            found = locate(t, own_asn=self._own_asn.get(t.family), everywhere=everywhere)
+            if found is not None:
+                by_host[(t.family, t.address)] = found
+                blockers.setdefault(t.family, found)
+        # Failing hosts that each stop port 25 at their own door: their doing, not the path's.
+        report = theirs(report, by_host)
         blocker = next((blockers[f] for f in FAMILIES if f in blockers), None)
         notes = list(self._notes)
         if self._traced and not self.asn:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from portprobe.path.asn import is_private
 from portprobe.path.model import Blocker, Hop, How, Trace, Where
@@ -74,8 +75,18 @@ def _blocker(where: Where, how: How, hop: Hop | None, trace: Trace, evidence: li
     )
 
 
-def locate(trace: Trace, *, own_asn: int | None = None) -> Blocker | None:
-    """The blocker of port 25 on ``trace``; None when port 25 reaches the host."""
+SHARED: Final = (
+    "Port 25 fails at every provider in this family, so the hop before the hosts that "
+    "stops it is shared by all of them, not each receiver's own."
+)
+
+
+def locate(trace: Trace, *, own_asn: int | None = None, everywhere: bool = False) -> Blocker | None:
+    """The blocker of port 25 on ``trace``; None when port 25 reaches the host.
+
+    ``everywhere``: port 25 fails at every provider of this family (``blocked``). A block
+    at the host's own distance is then placed at the last hop before it: every receiver
+    refusing alike is not credible, a filter they are all behind is."""
     hops, d, cp = trace.hops, trace.distance, trace.control_port
     if not hops:
         return None
@@ -113,8 +124,10 @@ def locate(trace: Trace, *, own_asn: int | None = None) -> Blocker | None:
             # A RST at TTL t came from before router t's TTL check: the filter of hop
             # t-1 (or a box right behind it); at TTL 1, from this machine itself.
             evidence = [f"Port 25 got a TCP reset at TTL {t}; {reach}."]
-            if d is not None and t >= d:
+            if d is not None and t >= d and not everywhere:
                 return _blocker("destination", "reset", dest, trace, evidence)
+            if d is not None and t >= d:
+                evidence.append(SHARED)
             hop = by_ttl.get(t - 1)
             if hop is None:
                 return _blocker("this-machine", "reset", None, trace, evidence)
@@ -162,7 +175,9 @@ def locate(trace: Trace, *, own_asn: int | None = None) -> Blocker | None:
         f"Port 25 is dropped after hop {k}: it gets time-exceeded up to hop {k} "
         f"and nothing after; {reach}."
     ]
-    if d is not None and k + 1 >= d:
+    if d is not None and k + 1 >= d and everywhere:
+        evidence.append(SHARED)
+    elif d is not None and k + 1 >= d:
         evidence[0] = (
             f"Port 25 dies at the host's own distance (hop {d}): {reach}, "
             "port 25 gets no answer there."
