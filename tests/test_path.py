@@ -3,6 +3,7 @@ Team Cymru parsing, the advice that follows ``where``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -319,3 +320,73 @@ def test_receivers_that_drop_at_their_own_door_make_partial_open() -> None:
     assert theirs(report, at("isp")).verdict.port25 == "partial"
     one_missing = dict(list(at("destination").items())[:1])
     assert theirs(report, one_missing).verdict.port25 == "partial"
+
+
+def _companion(platform: str, path: FakePath, mode: str = "auto") -> Any:
+    from portprobe.path.companion import TraceCompanion
+
+    return TraceCompanion(
+        mode=mode,
+        max_hops=8,
+        connect_timeout=1.0,
+        dns=FakeDNS(ZONE),
+        asn=True,
+        connector=path,
+        manners=None,
+        platform=platform,
+    )
+
+
+def _blocked_results() -> list[Any]:
+    from tests.builders import dropped, healthy
+
+    out = []
+    for p, n in (("alpha", 10), ("bravo", 20), ("charlie", 30)):
+        address = f"203.0.113.{n}"
+        out.append(dropped(p, address=address))
+        out += [replace(r, spec=replace(r.spec, address=address)) for r in healthy(p, ports=(587,))]
+    return out
+
+
+def _contributed(companion: Any, results: list[Any]) -> Any:
+    from tests.builders import typed_report_for
+
+    for r in results:
+        companion.observe(r)
+
+    async def main() -> None:
+        done = trio.Event()
+        done.set()
+        await companion.run(done)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return companion.contribute(typed_report_for(results))
+
+
+def test_the_companion_traces_a_blocked_run_and_advice_follows() -> None:
+    path = FakePath(list(PATH), "drop", 2)
+    report = _contributed(_companion("linux", path), _blocked_results())
+    assert report.verdict.port25 == "blocked"
+    assert len(report.path.traces) == 2  # at most two hosts per family
+    assert report.path.blocker.where == "isp" and report.path.blocker.hop == 2
+    assert report.verdict.advice[0].code == "path-isp-evidence"
+
+
+def test_the_companion_says_why_nothing_was_traced_off_linux() -> None:
+    path = FakePath(list(PATH), "drop", 2)
+    report = _contributed(_companion("darwin", path), _blocked_results())
+    assert report.path.traces == () and report.path.blocker is None
+    assert "needs Linux" in report.path.notes[0]
+    assert path.sent == []
+
+
+def test_the_companion_does_not_trace_an_open_run() -> None:
+    from tests.builders import healthy, open_
+
+    path = FakePath(list(PATH))
+    results = [r for p in ("alpha", "bravo") for r in (open_(p), *healthy(p))]
+    report = _contributed(_companion("linux", path), results)
+    assert report.path.traces == () and path.sent == []
+    always = FakePath(list(PATH))
+    report = _contributed(_companion("linux", always, "always"), results)
+    assert len(report.path.traces) == 2 and report.path.blocker is None

@@ -44,6 +44,10 @@ NOT_LINUX_NOTE: Final = (
     "The path was not traced: reading a router's ICMP answer without root needs Linux "
     "(IP_RECVERR, kernel 5.8 or later); on this system the rest of the diagnosis is unchanged."
 )
+OLD_KERNEL_NOTE: Final = (
+    "Routers answered the trace, but the kernel gave no ICMP details (Linux before 5.8): "
+    "hops without addresses."
+)
 #: The advice that asks the ISP (or the platform) to lift a block: wrong when this
 #: machine, its local network or the destination stops port 25.
 ASKS_THE_ISP: Final[tuple[AdviceCode, ...]] = (
@@ -337,6 +341,12 @@ class TraceCompanion:
         notes = list(self._notes)
         if self._traced and not self.asn:
             notes.append("AS numbers were not looked up (--no-asn).")
+        if any(
+            p.outcome == "unreachable" and p.sender is None
+            for r in self._ran
+            for p in (*r.port25, *r.control)
+        ):
+            notes.append(OLD_KERNEL_NOTE)
         path = PathReport(tuple(traces), blocker, tuple(notes), blockers)
         report = replace(report, path=path)
         extra = [a for b in blockers.values() if (a := path_advice(b)) is not None]
