@@ -63,6 +63,7 @@ class Planned:
     port25: ProbeSpec
     control: ProbeSpec
     wait: float
+    spare: float
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,6 @@ def choose(
     """What to trace: per family whose port 25 is stopped (or every family, ``always``),
     up to two port-25 hosts of different providers, failing ones first, each with the
     control port that answered on the same address."""
-    from portprobe.probe.pathwait import schedule_for
-
     out: list[Planned] = []
     for family in FAMILIES:
         if family not in families:
@@ -92,8 +91,7 @@ def choose(
             continue
         mine = [r for r in results if r.spec.family == family and r.spec.address]
         rtts = [r.timings.connect for r in mine if r.timings.connect is not None]
-        schedule = schedule_for(max(rtts) / 1000 if rtts else None, port_answers=False)
-        wait = min(connect_timeout, schedule.give_up_after if schedule else 1.0)
+        spare, wait = silence(max(rtts) / 1000 if rtts else None, connect_timeout)
         candidates = [r for r in mine if r.spec.port == 25 and not r.spec.negative]
         candidates.sort(key=lambda r: (r.state not in _FAILED, r.spec.provider_key))
         seen: set[str] = set()
@@ -105,10 +103,30 @@ def choose(
             control = _control(r.spec, mine)
             seen.add(r.spec.address or "")
             port25 = replace(r.spec, negative=False, expect=None)
-            out.append(Planned(family, port25, control, wait))
+            out.append(Planned(family, port25, control, wait, spare))
             if sum(1 for p in out if p.family == family) >= HOSTS_PER_FAMILY:
                 break
     return out
+
+
+#: A router's time-exceeded needs no server to wake up: a TTL is silent after a few of
+#: the path's slowest round trips (probe/pathwait.py's factors), never under this.
+TRACE_FLOOR: Final = 0.15
+#: Without any measured round trip in the family: the second SYN, and silence, after these.
+UNMEASURED: Final = (0.5, 1.0)
+
+
+def silence(slowest_rtt: float | None, connect_timeout: float) -> tuple[float, float]:
+    """(seconds before a TTL's second SYN, seconds after which it is silent)."""
+    from portprobe.probe.pathwait import DECIDE_FACTOR, SPARE_FACTOR, SPARE_FLOOR
+
+    if slowest_rtt is None:
+        spare, wait = UNMEASURED
+    else:
+        spare = max(SPARE_FLOOR, SPARE_FACTOR * slowest_rtt)
+        wait = max(TRACE_FLOOR, spare + DECIDE_FACTOR * slowest_rtt)
+    wait = min(connect_timeout, wait)
+    return min(spare, wait), wait
 
 
 def _control(spec: ProbeSpec, results: Sequence[ProbeResult]) -> ProbeSpec:
@@ -254,6 +272,7 @@ class TraceCompanion:
                 p.control,
                 max_hops=self.max_hops,
                 wait=p.wait,
+                spare=p.spare,
                 connector=self.connector,
                 slot=slot,
             )

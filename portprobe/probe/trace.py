@@ -4,13 +4,15 @@ No root on Linux: a plain TCP socket with a lowered TTL (``IP_TTL``/``IPV6_UNICA
 and ``IP_RECVERR`` fails its ``connect()`` at once when a router answers time-exceeded,
 and the kernel hands over the router's address (probe/connect.py, kernel ≥ 5.8).
 
-- **All TTLs of a window in flight together** (:data:`WINDOW` TTLs, both ports), and a
-  second attempt only for a TTL that stayed silent; never more than two per TTL and port.
-  A next window only when nothing reached the host yet and routers still answer at the
-  top of this one, up to ``max_hops``.
-- **Silence is trusted** after ``wait`` seconds, which the caller derives from this run's
-  round trips the way probe/pathwait.py does (a few of the slowest round trips, with a
-  floor, capped by the connect timeout).
+- **TTLs of a window in flight together** (:data:`WINDOW` TTLs, both ports), lowest
+  first, as many at once as the slot allows (the per-address limit: a TTL that reaches
+  the host is a connection to it); a TTL above the one that reached the host is never
+  sent. A next window only when nothing reached the host yet and routers still answer
+  at the top of this one, up to ``max_hops``.
+- **Two SYNs per TTL at most**: a second one after ``spare`` seconds without an answer
+  (a lost SYN, a rate-limited ICMP), as probe/pathwait.py does for the probes, and the
+  TTL is silent when neither is answered after ``wait`` seconds, both derived by the
+  caller from this run's round trips.
 - **Flow identifiers**: each probe is a new socket, so a new ephemeral source port; the
   destination address and port stay fixed per ladder. Pinning one source port across
   TTLs in flight at once is impossible (one 4-tuple holds one connect at a time), so
@@ -81,12 +83,14 @@ class Ladder:
         *,
         max_hops: int,
         wait: float,
+        spare: float | None = None,
         connector: Connector | None = None,
         slot: Slot | None = None,
     ) -> None:
         self.specs = {"port25": port25, "control": control}
         self.max_hops = max_hops
         self.wait = wait
+        self.spare = spare if spare is not None else wait / 2
         self.connector: Connector = connector or open_tcp
         self.slot = slot
         self.found: dict[str, dict[int, HopProbe]] = {"port25": {}, "control": {}}
@@ -135,38 +139,62 @@ class Ladder:
                 scope.cancel()
 
     async def _send(self, which: str, ttl: int) -> None:
+        """One TTL: a SYN, and a second one after ``spare`` seconds without an answer (a
+        lost SYN or a rate-limited ICMP); silent when neither is answered by ``wait``."""
         if ttl > self._limit(which):
             return
         key = (which, ttl)
-        self.attempts[key] = self.attempts.get(key, 0) + 1
         spec = self.specs[which]
-        start = trio.current_time()
         result = HopProbe(ttl, "silent")
-        with trio.move_on_after(self.wait):
-            try:
-                stream = await self.connector(spec, SocketOptions(ttl=ttl))
-            except (OSError, trio.BrokenResourceError) as exc:
-                if isinstance(exc, OSError) and exc.errno in (_errno.EMFILE, _errno.ENFILE):
-                    return  # out of sockets here: says nothing about the path
-                elapsed = (trio.current_time() - start) * 1000
-                if isinstance(exc, OSError):
-                    outcome, icmp = outcome_of(exc)
-                else:
-                    outcome, icmp = "reset", None
-                local = icmp.local if icmp is not None else outcome == "prohibited"
-                sender = icmp.sender if icmp is not None else None
-                result = HopProbe(ttl, outcome, sender, local, round(elapsed, 2))
+
+        async def attempt(nursery: trio.Nursery, delay: float) -> None:
+            nonlocal result
+            got: HopProbe | None = None
+            if delay == 0 or self.slot is None:
+                await trio.sleep(delay)
+                self.attempts[key] = self.attempts.get(key, 0) + 1
+                got = await self._attempt(spec, ttl)
             else:
-                elapsed = (trio.current_time() - start) * 1000
-                _abort(stream)
-                with trio.CancelScope(shield=True), suppress(OSError, trio.BrokenResourceError):
-                    await stream.aclose()
-                result = HopProbe(ttl, "answered", None, False, round(elapsed, 2))
+                await trio.sleep(delay)
+                async with self.slot():  # the second SYN is a connection of its own
+                    self.attempts[key] = self.attempts.get(key, 0) + 1
+                    got = await self._attempt(spec, ttl)
+            if got is not None:
+                result = got
+                nursery.cancel_scope.cancel()
+
+        with trio.move_on_after(self.wait):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(attempt, nursery, 0.0)
+                if MAX_ATTEMPTS > 1 and self.spare < self.wait:
+                    nursery.start_soon(attempt, nursery, self.spare)
         known = self.found[which].get(ttl)
         if known is None or known.outcome == "silent":
             self.found[which][ttl] = result
         if result.outcome in REACHED:
             self._cut(which, ttl)
+
+    async def _attempt(self, spec: ProbeSpec, ttl: int) -> HopProbe | None:
+        """One SYN with this TTL and what came of it (None: out of sockets here)."""
+        start = trio.current_time()
+        try:
+            stream = await self.connector(spec, SocketOptions(ttl=ttl))
+        except (OSError, trio.BrokenResourceError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (_errno.EMFILE, _errno.ENFILE):
+                await trio.sleep_forever()  # says nothing about the path: let the other decide
+            elapsed = (trio.current_time() - start) * 1000
+            if isinstance(exc, OSError):
+                outcome, icmp = outcome_of(exc)
+            else:
+                outcome, icmp = "reset", None
+            local = icmp.local if icmp is not None else outcome == "prohibited"
+            sender = icmp.sender if icmp is not None else None
+            return HopProbe(ttl, outcome, sender, local, round(elapsed, 2))
+        elapsed = (trio.current_time() - start) * 1000
+        _abort(stream)
+        with trio.CancelScope(shield=True), suppress(OSError, trio.BrokenResourceError):
+            await stream.aclose()
+        return HopProbe(ttl, "answered", None, False, round(elapsed, 2))
 
     def _reached(self, which: str) -> int | None:
         hits = [t for t, p in self.found[which].items() if p.outcome in REACHED]
@@ -184,19 +212,6 @@ class Ladder:
             high = min(self.max_hops, low + WINDOW - 1)
             window = range(low, high + 1)
             await self._round([(w, t) for t in window for w in ("control", "port25")])
-            # A second attempt for TTLs that stayed silent, below the host's distance.
-            again = []
-            for which in self.specs:
-                top = min(filter(None, (self._reached(which), self._reached("control"), high)))
-                again += [
-                    (which, t)
-                    for t in window
-                    if t <= top
-                    and self.found[which].get(t, HopProbe(t, "silent")).outcome == "silent"
-                    and self.attempts.get((which, t), 0) < MAX_ATTEMPTS
-                ]
-            if again:
-                await self._round(again)
             if self._reached("control") is not None or self._reached("port25") is not None:
                 return
             top_answers = any(
