@@ -111,7 +111,7 @@ def choose(
 
 #: A router's time-exceeded needs no server to wake up: a TTL is silent after a few of
 #: the path's slowest round trips (probe/pathwait.py's factors), never under this.
-TRACE_FLOOR: Final = 0.15
+TRACE_FLOOR: Final = 0.10
 #: Without any measured round trip in the family: the second SYN, and silence, after these.
 UNMEASURED: Final = (0.5, 1.0)
 
@@ -251,8 +251,15 @@ class TraceCompanion:
         from portprobe.probe.trace import Ladder
 
         self._traced = True
-        self._names = HopNames(self.dns, asn=self.asn)
+        names = self._names = HopNames(self.dns, asn=self.asn)
         manners = self.manners
+        asked: set[str] = set()
+
+        async def name(address: str) -> None:
+            # PTR and AS lookups in parallel, and while the ladders still wait on silence.
+            async with trio.open_nursery() as both:
+                both.start_soon(names.ptr, address)
+                both.start_soon(names.as_of, address)
 
         async def one(p: Planned) -> None:
             slot = None
@@ -275,13 +282,23 @@ class TraceCompanion:
                 spare=p.spare,
                 connector=self.connector,
                 slot=slot,
+                heard=heard,
             )
             await ladder.run()
             self._ran.append(Ran(p, ladder.port25, ladder.control))
 
-        async with trio.open_nursery() as nursery:
-            for p in planned:
-                nursery.start_soon(one, p)
+        async with trio.open_nursery() as naming:
+
+            def heard(address: str) -> None:
+                if address not in asked:
+                    asked.add(address)
+                    naming.start_soon(name, address)
+
+            for address in (*self.public_ips, *(p.port25.address or "" for p in planned)):
+                heard(address)
+            async with trio.open_nursery() as nursery:
+                for p in planned:
+                    nursery.start_soon(one, p)
         await self._name_hops()
 
     async def _name_hops(self) -> None:

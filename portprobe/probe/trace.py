@@ -86,6 +86,7 @@ class Ladder:
         spare: float | None = None,
         connector: Connector | None = None,
         slot: Slot | None = None,
+        heard: Callable[[str], None] | None = None,
     ) -> None:
         self.specs = {"port25": port25, "control": control}
         self.max_hops = max_hops
@@ -93,6 +94,7 @@ class Ladder:
         self.spare = spare if spare is not None else wait / 2
         self.connector: Connector = connector or open_tcp
         self.slot = slot
+        self.heard = heard  # told each router address as it answers (to name it meanwhile)
         self.found: dict[str, dict[int, HopProbe]] = {"port25": {}, "control": {}}
         self.attempts: dict[tuple[str, int], int] = {}
         self._scopes: dict[tuple[str, int], trio.CancelScope] = {}
@@ -189,6 +191,8 @@ class Ladder:
                 outcome, icmp = "reset", None
             local = icmp.local if icmp is not None else outcome == "prohibited"
             sender = icmp.sender if icmp is not None else None
+            if sender is not None and not local and self.heard is not None:
+                self.heard(sender)
             return HopProbe(ttl, outcome, sender, local, round(elapsed, 2))
         elapsed = (trio.current_time() - start) * 1000
         _abort(stream)
