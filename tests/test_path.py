@@ -390,3 +390,46 @@ def test_the_companion_does_not_trace_an_open_run() -> None:
     always = FakePath(list(PATH))
     report = _contributed(_companion("linux", always, "always"), results)
     assert len(report.path.traces) == 2 and report.path.blocker is None
+
+
+class OldKernelPath(FakePath):
+    """Linux before 5.8: the time-exceeded ends the connect, with no ICMP details."""
+
+    def _exceeded(self, ttl: int) -> Any:
+        import errno
+
+        from portprobe.probe.connect import ConnectFailure, KernelReport
+
+        return ConnectFailure(KernelReport(errno.EHOSTUNREACH))
+
+
+def test_an_old_kernel_gives_hops_without_addresses_and_a_note() -> None:
+    from portprobe.path.companion import OLD_KERNEL_NOTE
+
+    path = OldKernelPath(list(PATH), "drop", 2)
+    report = _contributed(_companion("linux", path), _blocked_results())
+    assert OLD_KERNEL_NOTE in report.path.notes
+    hops = report.path.traces[0].hops
+    assert [h.address for h in hops[:-1]] == [None] * (len(hops) - 1)
+
+
+def test_no_route_at_all_is_not_an_old_kernel() -> None:
+    from portprobe.path.companion import OLD_KERNEL_NOTE
+
+    class NoRoute(FakePath):
+        async def __call__(self, spec: ProbeSpec, options: Any) -> Any:
+            import errno
+
+            from portprobe.probe.connect import ConnectFailure, KernelReport
+
+            raise ConnectFailure(KernelReport(errno.ENETUNREACH))
+
+    report = _contributed(_companion("linux", NoRoute(list(PATH)), "always"), _blocked_results())
+    assert OLD_KERNEL_NOTE not in report.path.notes
+
+
+def test_an_old_kernel_still_places_the_drop_by_its_hop() -> None:
+    trace, _ = trace_of(OldKernelPath(list(PATH), "drop", 2))
+    blocker = locate(trace)
+    assert blocker is not None and (blocker.how, blocker.hop, blocker.address) == ("drop", 2, None)
+    assert blocker.where == "unknown"

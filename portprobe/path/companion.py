@@ -116,6 +116,15 @@ TRACE_FLOOR: Final = 0.10
 UNMEASURED: Final = (0.5, 1.0)
 
 
+def _addressless_routers(ladder: Sequence[HopProbe]) -> bool:
+    """Errors without ICMP details below a TTL that reached the host: routers answered,
+    and the kernel did not say who (Linux before 5.8); not a family with no route."""
+    reached = [p.ttl for p in ladder if p.outcome in ("answered", "reset")]
+    return bool(reached) and any(
+        p.outcome == "unreachable" and p.sender is None and p.ttl < min(reached) for p in ladder
+    )
+
+
 def silence(slowest_rtt: float | None, connect_timeout: float) -> tuple[float, float]:
     """(seconds before a TTL's second SYN, seconds after which it is silent)."""
     from portprobe.probe.pathwait import DECIDE_FACTOR, SPARE_FACTOR, SPARE_FLOOR
@@ -377,11 +386,7 @@ class TraceCompanion:
         notes = list(self._notes)
         if self._traced and not self.asn:
             notes.append("AS numbers were not looked up (--no-asn).")
-        if any(
-            p.outcome == "unreachable" and p.sender is None
-            for r in self._ran
-            for p in (*r.port25, *r.control)
-        ):
+        if any(_addressless_routers(ladder) for r in self._ran for ladder in (r.port25, r.control)):
             notes.append(OLD_KERNEL_NOTE)
         path = PathReport(tuple(traces), blocker, tuple(notes), blockers)
         report = replace(report, path=path)

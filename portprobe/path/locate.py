@@ -21,6 +21,17 @@ from portprobe.path.model import Blocker, Hop, How, Trace, Where
 _STOPS = frozenset({"prohibited", "unreachable", "reset", "answered"})
 
 
+def _anonymous(hop: Hop) -> bool:
+    """Both ports failed alike at this TTL with no ICMP details (Linux before 5.8): a
+    router's time-exceeded the kernel did not describe, not a port-25 rule."""
+    return (
+        hop.port25 == "unreachable"
+        and hop.control == "unreachable"
+        and hop.port25_from is None
+        and hop.address is None
+    )
+
+
 def _label(hop: Hop) -> str:
     where = hop.address or "an unnamed router"
     if hop.name:
@@ -105,7 +116,7 @@ def locate(trace: Trace, *, own_asn: int | None = None, everywhere: bool = False
         if d is not None
         else f"port {cp} never reached {host}"
     )
-    stop = next((h for h in hops if h.port25 in _STOPS), None)
+    stop = next((h for h in hops if h.port25 in _STOPS and not _anonymous(h)), None)
     if stop is not None:
         t = stop.ttl
         if stop.port25 == "answered":
@@ -150,7 +161,7 @@ def locate(trace: Trace, *, own_asn: int | None = None, everywhere: bool = False
             return _blocker("destination", "prohibited", dest, trace, evidence)
         return _blocker(where_of(hop), "prohibited", hop, trace, evidence)
     # No answer on port 25 but time-exceeded: a silent drop after the last hop that answered.
-    answered = [h.ttl for h in hops if h.port25 == "time-exceeded"]
+    answered = [h.ttl for h in hops if h.port25 == "time-exceeded" or _anonymous(h)]
     k = max(answered) if answered else 0
     if d is not None and k >= d:
         return None
