@@ -25,3 +25,7 @@ MAX_MX: Final = 5
 MAX_ADDRESSES: Final = 4
 #: How many deferred destination domains of the local MTA's queue join the targets.
 QUEUE_DESTINATIONS: Final = 3
+
+#: ``--max-hops``: the TTL ladder's top (spec "Path"), and the most it may be set to.
+MAX_HOPS: Final = 20
+MAX_HOPS_LIMIT: Final = 64

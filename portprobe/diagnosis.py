@@ -170,6 +170,21 @@ class Diagnosis:
                 ready=self._planned_and_flowing,
             )
         )
+        if request.trace != "never":
+            from portprobe.path.companion import TraceCompanion
+
+            self.companions.append(
+                TraceCompanion(
+                    mode=request.trace,
+                    max_hops=request.max_hops,
+                    connect_timeout=request.connect_timeout,
+                    dns=dns,
+                    asn=request.asn,
+                    connector=connector if connector is not None else self.shared.connector,
+                    manners=self.shared.manners,
+                    public_ips=request.public_ips,
+                )
+            )
         if request.mta != "none":
             from portprobe.mta.companion import MtaCompanion
 

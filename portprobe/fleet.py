@@ -58,6 +58,9 @@ class Vantage:
     interrupted: bool = False
     reasons: tuple[str, ...] = ()
     advice: tuple[str, ...] = ()
+    #: Who stops port 25 (the report's ``path.blocker``): where, how, hop, address, asn,
+    #: as_name; None when the report placed no blocker (or predates the path trace).
+    blocker: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class Vantage:
             "interrupted": self.interrupted,
             "reasons": list(self.reasons),
             "advice": list(self.advice),
+            "blocker": dict(self.blocker) if self.blocker is not None else None,
         }
 
 
@@ -92,6 +96,7 @@ class Fleet:
     verdicts: Mapping[str, int] = field(default_factory=dict)  # port-25 verdict -> count
     families: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     ports: Mapping[int, Mapping[str, int]] = field(default_factory=dict)  # port -> state -> n
+    blockers: Mapping[str, int] = field(default_factory=dict)  # path.blocker.where -> n
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +106,7 @@ class Fleet:
                 "verdicts": dict(self.verdicts),
                 "families": {f: dict(c) for f, c in self.families.items()},
                 "ports": {str(p): dict(c) for p, c in sorted(self.ports.items())},
+                "blockers": dict(self.blockers),
             },
         }
 
@@ -126,6 +132,7 @@ def build_fleet(vantages: Iterable[Vantage]) -> Fleet:
         verdicts={w: verdicts[w] for w in VERDICTS if verdicts[w]},
         families=families,
         ports={p: dict(c) for p, c in sorted(ports.items())},
+        blockers=dict(Counter(str(v.blocker["where"]) for v in unique if v.blocker is not None)),
     )
 
 
@@ -263,7 +270,41 @@ def vantage_from_dict(doc: Mapping[str, Any], source: str) -> Vantage:
         interrupted=doc.get("interrupted") is True,
         reasons=_lines(verdict.get("reasons")),
         advice=_lines(verdict.get("advice")),
+        blocker=_blocker(doc.get("path")),
     )
+
+
+_BLOCKER_WORDS: Final = {
+    "where": ("this-machine", "local-network", "isp", "transit", "destination", "unknown"),
+    "how": ("drop", "reset", "prohibited", "proxy"),
+}
+
+
+def _blocker(path: object) -> dict[str, Any] | None:
+    """The report's ``path.blocker``, only its known words and bounded values kept."""
+    if not isinstance(path, dict) or not isinstance(path.get("blocker"), dict):
+        return None
+    b = path["blocker"]
+    if any(b.get(k) not in words for k, words in _BLOCKER_WORDS.items()):
+        return None
+
+    def number(key: str) -> int | None:
+        value = b.get(key)
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32
+        return value if ok else None
+
+    def text(key: str, limit: int) -> str | None:
+        value = b.get(key)
+        return _text(value, limit) if isinstance(value, str) else None
+
+    return {
+        "where": b["where"],
+        "how": b["how"],
+        "hop": number("hop"),
+        "address": text("address", 45),
+        "asn": number("asn"),
+        "as_name": text("as_name", 64),
+    }
 
 
 def _lines(value: object) -> tuple[str, ...]:

@@ -87,6 +87,8 @@ class IcmpReport:
     code: int
     sender: str | None
     errno: str
+    #: The sender is one of this machine's own addresses: a local firewall rule answered.
+    local: bool = False
 
     @property
     def meaning(self) -> IcmpMeaning:
@@ -190,7 +192,7 @@ class ErrorInfo:
     message: str
     errno: str | None = None  # symbolic name, e.g. "ECONNREFUSED"
     #: The ICMP error the kernel queued for a failed connect (probe/connect.py), where
-    #: there was one. Carried for the path rules; not yet a key of the JSON report.
+    #: there was one; in the JSON as the probe's ``icmp``.
     icmp: IcmpReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,6 +277,7 @@ class ProbeResult:
             "quit_sent": self.quit_sent,
             "syn_attempts": self.syn_attempts,
             "decided_early": self.decided_early,
+            "icmp": self.error.icmp.to_dict() if self.error and self.error.icmp else None,
         }
 
 

@@ -19,6 +19,7 @@ from portprobe.advice import Advice, texts
 from portprobe.environment.model import Environment
 from portprobe.model import DNSQuery, ProbeResult, ProbeSpec
 from portprobe.mta.model import MtaView
+from portprobe.path.model import PathReport
 from portprobe.readiness.model import Readiness
 from portprobe.vocab import (
     Confidence,
@@ -168,6 +169,7 @@ class Report:
     readiness: Readiness | None = None  # None: --no-readiness
     environment: Environment | None = None
     hostname: str | None = None  # the vantage point: this machine's own name
+    path: PathReport | None = None  # None: no trace was considered (spec "Path")
     mta: MtaView | None = None  # None: no local mail server found, or --mta none
     #: Planned probes that were still running when the run was interrupted (none when it
     #: was not): the views show them as such, never as "not probed".
@@ -208,4 +210,5 @@ class Report:
             "environment": self.environment.to_dict() if self.environment is not None else None,
             "vantage": self.vantage(),
             "mta": self.mta.to_dict() if self.mta is not None else None,
+            "path": (self.path or PathReport()).to_dict(),
         }

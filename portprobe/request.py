@@ -23,6 +23,9 @@ from portprobe.vocab import FAMILIES, MAIL_PORTS, MTA_MODES, VERDICTS, Family, M
 #: Where the DMI files are when ``sysfs`` is not given; missing there means "no DMI
 #: evidence" (macOS, Windows, BSD, a container without /sys), never an error.
 DEFAULT_SYSFS = Path("/sys")
+#: ``--trace``: when to trace port 25 hop by hop (auto: when it is blocked, partial or
+#: intercepted).
+TRACE_MODES = ("auto", "always", "never")
 
 
 class PortMap(Mapping[int, int]):
@@ -106,6 +109,10 @@ class DiagnoseRequest:
     expect: tuple[str, ...] = ()
     require_ports: tuple[int, ...] = ()
     require_ready: bool = False
+    # Path (spec "Path"): trace port 25 hop by hop when it is stopped.
+    trace: str = "auto"  # auto | always | never
+    max_hops: int = defaults.MAX_HOPS
+    asn: bool = True  # Team Cymru AS data for the hops
 
     def __post_init__(self) -> None:
         from portprobe.protocol.smtp import ehlo_name_problem
@@ -165,6 +172,17 @@ class DiagnoseRequest:
         qd = self.queue_destinations
         if isinstance(qd, bool) or not isinstance(qd, int) or qd < 0:
             raise InputError(f"--queue-destinations: must be a whole number >= 0 (got {qd!r})")
+        if self.trace not in TRACE_MODES:
+            raise InputError(f"--trace: {self.trace!r} is not one of {', '.join(TRACE_MODES)}")
+        if (
+            isinstance(self.max_hops, bool)
+            or not isinstance(self.max_hops, int)
+            or not (1 <= self.max_hops <= defaults.MAX_HOPS_LIMIT)
+        ):
+            raise InputError(
+                f"--max-hops: must be a whole number from 1 to {defaults.MAX_HOPS_LIMIT} "
+                f"(got {self.max_hops!r})"
+            )
         if self.require_ready and not self.readiness:
             raise InputError("--require-ready needs the readiness checks; drop --no-readiness")
 
@@ -216,6 +234,9 @@ class DiagnoseRequest:
             "platform": self.platform,
             "mta": self.mta,
             "queue_destinations": self.queue_destinations,
+            "trace": self.trace,
+            "max_hops": self.max_hops,
+            "asn": self.asn,
         }
 
 

@@ -96,6 +96,12 @@ AdviceCode = Literal[
     "use-catalog",
     "check-network",
     "try-nameserver",
+    # who stops port 25, from the path trace (path/companion.py)
+    "path-local-rule",
+    "path-local-network",
+    "path-isp-evidence",
+    "path-transit-report",
+    "path-destination-refuses",
     # the platform's own policy (report/platform_advice.py)
     "platform-name-it",
     "platform-unblock-step",

@@ -9,6 +9,7 @@ and A records of the three providers, the reverse and forward records of the sta
 public address (a documentation address, 198.51.100.7 = mail.example.net) and Spamhaus
 ZEN's own test entries, and forwards nowhere. It then runs the installed CLI with
 ``--json -o``, ``--public-ip`` (so readiness is checked without any whoami query) and
+``--trace=never`` (loopback has no path to trace: ``path`` stays empty),
 ``--sysfs`` pointing at a fake DMI tree (so each example shows a platform and its
 advice), under an environment holding no CI variables, and checks that the verdict, the
 readiness and the platform are the ones the scenario is for. The one thing a run cannot
@@ -191,7 +192,9 @@ def run(scenario: Scenario, args: list[str]) -> None:
     out = EXAMPLES / f"{verdict}.json"
     sysfs = SYSFS / scenario.platform
     argv = [sys.executable, "-m", "portprobe", "--json", "-o", str(out)]
-    argv += [*args, f"--public-ip={PUBLIC_IP}", f"--sysfs={sysfs}"]
+    # Loopback has no hops to trace (every address is one hop away, its own host), so the
+    # examples' path is empty: a trace would only place every block at the destination.
+    argv += [*args, f"--public-ip={PUBLIC_IP}", f"--sysfs={sysfs}", "--trace=never"]
     if not any(a.startswith("--mta=") for a in args):
         argv.append("--mta=none")  # this machine's own MTA stays out of the examples
     proc = subprocess.run(

@@ -461,3 +461,24 @@ def test_colour_on_a_real_terminal(args: list[str], no_color: str | None, colour
 def test_color_always_colours_a_pipe_too() -> None:
     assert "\x1b[" in portprobe("targets", "--color", "always").stdout
     assert "\x1b[" not in portprobe("targets").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--max-hops", "0"], "--max-hops"),
+        (["--max-hops", "300"], "--max-hops"),
+        (["--max-hops", "abc"], "--max-hops"),
+        (["--trace", "sometimes"], "--trace"),
+    ],
+)
+def test_bad_trace_options_are_one_line_and_exit_2(args: list[str], flag: str) -> None:
+    proc = portprobe(*refused_25(), *args)
+    assert flag in one_error_line(proc)
+    assert proc.stdout == ""
+
+
+def test_trace_options_reach_the_parameters() -> None:
+    proc = portprobe(*refused_25(), "--trace", "never", "--max-hops", "7", "--no-asn", "--json")
+    parameters = json.loads(proc.stdout)["parameters"]
+    assert (parameters["trace"], parameters["max_hops"], parameters["asn"]) == ("never", 7, False)

@@ -225,6 +225,8 @@ def test_ulimit_64_with_concurrency_500_degrades_with_a_warning() -> None:
             "500",
             "--timeout",
             "10",
+            "--trace",
+            "never",  # the shared greeting is "intercepted": no trace, only the probes count
             "--json",
             preexec_fn=low_fd_limit,
         )

@@ -31,6 +31,10 @@ PURE = [
     "portprobe.report.verdict",
     "portprobe.report.build",
     "portprobe.render",
+    "portprobe.path.model",
+    "portprobe.path.locate",
+    "portprobe.path.verdict",
+    "portprobe.render.path",
 ]
 FORBIDDEN = ("trio", "socket", "ssl", "dns", "typer", "click", "portprobe.cli", "portprobe.probe")
 

@@ -41,10 +41,12 @@ from portprobe.cli.options import (
     JsonOption,
     MailLogOption,
     MaxAddressesOption,
+    MaxHopsOption,
     MaxMxOption,
     MtaOption,
     NameserverOption,
     NetnsOption,
+    NoAsnOption,
     NoReadinessOption,
     PerHostOption,
     PlatformOption,
@@ -62,6 +64,7 @@ from portprobe.cli.options import (
     SysfsOption,
     TargetOption,
     TimeoutOption,
+    TraceOption,
     VerboseOption,
     choose_format,
     parse_deadline,
@@ -120,6 +123,9 @@ def diagnose(
     queue_destinations: QueueDestinationsOption = defaults.QUEUE_DESTINATIONS,
     netns: NetnsOption = None,
     container: ContainerOption = None,
+    trace: TraceOption = "auto",
+    max_hops: MaxHopsOption = defaults.MAX_HOPS,
+    no_asn: NoAsnOption = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -154,7 +160,7 @@ def diagnose(
             require_port=require_port, require_ready=require_ready, ehlo_name=ehlo_name,
             port_map=port_map, max_mx=max_mx, max_addresses=max_addresses,
             no_readiness=no_readiness, public_ip=public_ip, dnsbl=dnsbl, sysfs=sysfs,
-            platform=platform,
+            platform=platform, trace=trace, max_hops=max_hops, no_asn=no_asn,
         )  # fmt: skip
         request = with_mta(
             request, mta=mta, postfix_config=postfix_config, exim_config=exim_config,
@@ -228,6 +234,9 @@ def build_request(
     dnsbl: Sequence[str] | None,
     sysfs: Path | None,
     platform: str | None,
+    trace: str = "auto",
+    max_hops: int = defaults.MAX_HOPS,
+    no_asn: bool = False,
 ) -> DiagnoseRequest:
     """The options as typer hands them over, turned into the library's validated request."""
     from portprobe.diagnosis import DiagnoseRequest
@@ -257,6 +266,9 @@ def build_request(
         expect=parse_expect(expect),
         require_ports=tuple(require_port or ()),
         require_ready=require_ready,
+        trace=trace,
+        max_hops=max_hops,
+        asn=not no_asn,
     )
 
 

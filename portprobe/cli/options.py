@@ -277,6 +277,21 @@ ContainerOption = Annotated[
         help="Probe from inside this docker/podman container's network, read its MTA (root).",
     ),
 ]
+TraceOption = Annotated[
+    str,
+    typer.Option(
+        "--trace",
+        metavar="auto|always|never",
+        help="Trace port 25 hop by hop to name who stops it (auto: when it is stopped).",
+    ),
+]
+MaxHopsOption = Annotated[
+    int, typer.Option("--max-hops", metavar="N", help="The path trace's highest TTL (1-64).")
+]
+NoAsnOption = Annotated[
+    bool,
+    typer.Option("--no-asn", help="Skip the AS lookups of the path trace's hops (Team Cymru)."),
+]
 QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Print only the verdict.")]
 VerboseOption = Annotated[
     bool, typer.Option("-v", "--verbose", help="Per-probe table, timings, greeting/EHLO.")

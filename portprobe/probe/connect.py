@@ -30,7 +30,7 @@ import os
 import socket
 import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import trio
@@ -158,6 +158,23 @@ def parse_extended_error(data: bytes) -> IcmpReport | None:
     )
 
 
+def is_own_address(address: str) -> bool:
+    """``address`` is one of this machine's: a socket can bind to it (no packet sent)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((address, 0))
+    except OSError:  # EADDRNOTAVAIL: not ours (a link-local one without scope counts too)
+        return False
+    return True
+
+
 def read_error_queue(sock: socket.socket) -> IcmpReport | None:
     """The last ICMP error queued on ``sock`` (non-blocking; None when there is none)."""
     if not IS_LINUX:
@@ -171,6 +188,8 @@ def read_error_queue(sock: socket.socket) -> IcmpReport | None:
         for level, kind, cmsg in ancillary:
             if (level, kind) in ((SOL_IP, IP_RECVERR), (SOL_IPV6, IPV6_RECVERR)):
                 found = parse_extended_error(cmsg) or found
+    if found is not None and found.sender is not None and is_own_address(found.sender):
+        found = replace(found, local=True)
     return found
 
 

@@ -54,7 +54,21 @@ def _row(v: Vantage, ports: list[int]) -> list[str]:
         *(_one(v.families.get(f, "untested")) for f in FAMILIES),
         *(_one(v.ports.get(p, DASH)) for p in ports),
         _one(v.ready or DASH),
+        _one(_blocked_at(v), 40),
     ]
+
+
+def _blocked_at(v: Vantage) -> str:
+    """``isp (drop, hop 2, AS64500)``: who stops port 25 as this vantage point saw it."""
+    b = v.blocker
+    if b is None:
+        return DASH
+    detail = [str(b["how"])]
+    if b.get("hop") is not None:
+        detail.append(f"hop {b['hop']}")
+    if b.get("asn") is not None:
+        detail.append(f"AS{b['asn']}")
+    return f"{b['where']} ({', '.join(detail)})"
 
 
 def _headers(ports: list[int]) -> list[str]:
@@ -67,6 +81,7 @@ def _headers(ports: list[int]) -> list[str]:
         *(FAMILY_NAME[f] for f in FAMILIES),
         *(str(p) for p in ports),
         "Ready",
+        "Stopped by",
     ]
 
 

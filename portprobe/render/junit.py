@@ -145,6 +145,7 @@ def _mta_check(view: MtaView) -> Check:
 
 def render_junit(report: Report) -> str:
     from portprobe.render.cells import verdict_line
+    from portprobe.render.path import where_line
 
     v = report.verdict
     tested = sorted((port, s) for port, s in report.ports.items() if s.tested)
@@ -191,6 +192,14 @@ def render_junit(report: Report) -> str:
         ("mta.kind", mta.kind if mta is not None else None),
     ):
         ET.SubElement(props, "property", name=_text(name), value=_text(value if value else "-"))
+    blocker = report.path.blocker if report.path is not None else None
+    if blocker is not None:
+        for name, value in (
+            ("path.where", blocker.where),
+            ("path.how", blocker.how),
+            ("path.hop", str(blocker.hop)),
+        ):
+            ET.SubElement(props, "property", name=name, value=_text(value))
     probes = [o for o in report.probes if not o.result.spec.negative]
     for port, summary in tested:
         mine = [o for o in probes if o.result.spec.port == port]
@@ -226,7 +235,10 @@ def render_junit(report: Report) -> str:
         elif check.skipped is not None:
             ET.SubElement(case, "skipped", message=_one(check.skipped, 200))
         ET.SubElement(case, "system-out").text = _text(check.detail)
-    out = [_one(verdict_line(report)), "Reasons:"]
+    out = [_one(verdict_line(report))]
+    if (where := where_line(report)) is not None:
+        out.append(_one(where))
+    out.append("Reasons:")
     out += [f"- {_one(r)}" for r in v.reasons]
     out += ["Advice:"] + [f"- {_one(a.text)}" for a in v.advice]
     if report.readiness is not None:

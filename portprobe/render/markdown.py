@@ -31,6 +31,7 @@ from portprobe.render.cells import (
     unresolved_line,
     verdict_line,
 )
+from portprobe.render.path import path_notes, trace_lines, where_line
 
 if TYPE_CHECKING:
     from portprobe.outcome import Observed, Report
@@ -138,6 +139,8 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
     icon = _ICON[v.port25]
     out = [f"## {icon} portprobe: port 25 is **{md(v.port25)}**".replace("  ", " "), ""]
     out.append(md(verdict_line(report)))
+    if (where := where_line(report)) is not None:
+        out += ["", md(where)]
     out.append("")
     out += [f"{md(line)}  " for line in header_lines(report)]  # two spaces: a line break
     out.append("")
@@ -156,7 +159,9 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
         out.append("|" + "|".join(_ALIGN) + "|")
         out += [_probe_row(p) for p in report.probes]
         out.append("")
-    notes = note_items(report)
+    if verbose and report.path is not None and report.path.traces:
+        out += ["### Path", "", "```", *trace_lines(report), "```", ""]
+    notes = [*note_items(report), *path_notes(report)]
     if notes:
         out += [*(f"> {md(note)}  " for note in notes), ""]
     out.append(

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from portprobe import exit_codes
+from portprobe.render.path import where_line
 from portprobe.text import shorten, visible
 from portprobe.vocab import FAMILY_NAME
 
@@ -192,6 +193,8 @@ def render_nagios(
     )
     port_lines, perf = _port_lines(report)
     detail = [families, *port_lines]
+    if (where := where_line(report)) is not None:
+        detail.append(_line(where))
     detail += [f"reason: {_line(r)}" for r in report.verdict.reasons]
     detail += [f"advice: {_line(a.text)}" for a in report.verdict.advice]
     if report.readiness is not None:

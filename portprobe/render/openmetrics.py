@@ -241,6 +241,34 @@ def _mta(report: Report) -> list[MetricFamily]:
     return [info, deferred]
 
 
+def path_families(report: Report) -> list[MetricFamily]:
+    """Who stops port 25: the hop per family, and ``{where,how}`` one-hot (all zero when
+    nothing was placed), so an alert can say "blocked on this machine" apart from "by the ISP"."""
+    from typing import get_args
+
+    from portprobe.path.model import How, Where
+
+    hop = MetricFamily(
+        "portprobe_block_hop",
+        "The hop where port 25 is stopped, per family (0: this machine); absent if not placed.",
+    )
+    blocker = MetricFamily(
+        "portprobe_blocker", "Who stops port 25 and how, one-hot over where and how."
+    )
+    path = report.path
+    found = path.blocker if path is not None else None
+    if path is not None:
+        for family in FAMILIES:
+            b = path.blockers.get(family)
+            if b is not None and b.hop is not None:
+                hop.add(b.hop, family=family)
+    for where in get_args(Where):
+        for how in get_args(How):
+            on = found is not None and (found.where, found.how) == (where, how)
+            blocker.add(1 if on else 0, where=where, how=how)
+    return [hop, blocker]
+
+
 def run_families(report: Report) -> list[MetricFamily]:
     duration = MetricFamily("portprobe_run_duration_seconds", "How long the whole run took.")
     duration.add(round(report.duration_ms / 1000, 3))
@@ -264,6 +292,7 @@ def render_openmetrics(report: Report) -> str:
         _cert_expiry(report),
         *_readiness(report),
         *_mta(report),
+        *path_families(report),
         *run_families(report),
     ]
     return exposition(families)

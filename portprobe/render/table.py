@@ -42,6 +42,7 @@ from portprobe.render.cells import (
     unresolved_line,
     verdict_line,
 )
+from portprobe.render.path import path_notes, trace_lines, where_line
 
 if TYPE_CHECKING:
     from portprobe.outcome import Observed, Report
@@ -401,6 +402,10 @@ def render_table(
     out.append("")
     colour = VERDICT_COLOR[verdict.port25]
     out += [_paint(x, colour, color) for x in _wrapped(verdict_line(report), width, "  ", "")]
+    if (where := where_line(report)) is not None:
+        out += _wrapped(where, width, "  ", "")
+    if verbose and report.path is not None and report.path.traces:
+        out += _fold(trace_lines(report), width)
     if verdict.reasons:
         out.append("Reasons:")
         out += _bullets(verdict.reasons, width)
@@ -408,7 +413,7 @@ def render_table(
     if advice:
         out.append("Advice:")
         out += _bullets(advice, width)
-    for note in note_items(report):
+    for note in [*note_items(report), *path_notes(report)]:
         out += [_paint(x, "dim", color) for x in _wrapped("note: " + safe(note), width, "  ", "")]
     out += _readiness_lines(report, width, color, verbose)
     out += _mta_lines(report, width, verbose)

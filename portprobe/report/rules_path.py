@@ -34,6 +34,48 @@ def _timing_reasons(ev: FamilyEvidence, failing: Sequence[tuple[int, ProbeResult
     return out
 
 
+#: How a reason says what an ICMP error meant.
+ICMP_WORDS: Final = {
+    "admin-prohibited": "administratively prohibited",
+    "host-prohibited": "host prohibited",
+    "net-prohibited": "network prohibited",
+    "host-unreachable": "host unreachable",
+    "net-unreachable": "network unreachable",
+    "port-unreachable": "port unreachable",
+    "time-exceeded": "time exceeded",
+    "other": "an ICMP error",
+}
+
+
+def icmp_reasons(failing: Sequence[tuple[int, ProbeResult]], limit: int = 2) -> list[str]:
+    """Reasons that cite the ICMP error the kernel reported (type/code and its sender).
+
+    One line per distinct (meaning, sender), at most ``limit``; a RST that came without an
+    ICMP error stays a RST (nothing is said here)."""
+    out: list[str] = []
+    seen: set[tuple[str, str | None, bool]] = set()
+    for _, r in failing:
+        icmp = r.error.icmp if r.error is not None else None
+        if icmp is None or (icmp.meaning, icmp.sender, icmp.local) in seen:
+            continue
+        seen.add((icmp.meaning, icmp.sender, icmp.local))
+        words = ICMP_WORDS[icmp.meaning]
+        target = f"Port 25 to {r.spec.host}"
+        if r.spec.address and r.spec.address != r.spec.host:
+            target += f" ({r.spec.address})"
+        if icmp.local:
+            out.append(
+                f"{target}: {words} (ICMP {icmp.type}/{icmp.code}) sent by this machine "
+                f"itself ({icmp.sender}): a local firewall rule, not the network."
+            )
+        else:
+            sender = icmp.sender or "an unnamed router"
+            out.append(f"{target}: {words} (ICMP {icmp.type}/{icmp.code}) by {sender}.")
+        if len(out) >= limit:
+            break
+    return out
+
+
 _MODE_EXPLAINED: Final = {
     "dropped": "Silent drops are what ISP and cloud egress filters on port 25 do.",
     "prohibited": "An ICMP 'administratively prohibited' comes from a router's filter, "
@@ -59,7 +101,7 @@ def rule_port25_fails_everywhere(ev: FamilyEvidence) -> Finding | None:
         f"{plural(len(failed), 'provider')} tried over {ev.name} ({names(failed)}): "
         f"{FAILURE_MODE_TEXT[mode]} ({state_counts([r for _, r in failing])})."
     ]
-    timing = _timing_reasons(ev, failing)
+    timing = _timing_reasons(ev, failing) + icmp_reasons(failing)
     from_path = any(ev.timings[i].from_path for i, _ in failing if i in ev.timings)
     if not controlled:
         reasons.append(
@@ -118,6 +160,6 @@ def rule_some_destinations_fail(ev: FamilyEvidence) -> Finding | None:
         f"{FAILURE_MODE_TEXT[mode or 'mixed']}): the path stops port 25 towards some "
         "destinations and not others."
     ]
-    reasons += _timing_reasons(ev, failing)
+    reasons += _timing_reasons(ev, failing) + icmp_reasons(failing)
     confidence: Confidence = "medium" if len(answered) >= 2 and len(failed) >= 2 else "low"
     return Finding("partial", confidence, tuple(reasons), mode)

@@ -18,7 +18,7 @@ import pytest
 from .harness import Report, matches, run_portprobe
 from .netlab import Lab
 from .peers import OpenSSLResult, nmap_scan, openssl_s_client, swaks
-from .topology import MAIL_PORTS, PROVIDERS
+from .topology import MAIL_PORTS, PROVIDERS, ROUTER_CLIENT_SIDE_V4, ROUTER_CLIENT_SIDE_V6
 
 pytestmark = pytest.mark.lab
 
@@ -154,6 +154,34 @@ def test_verdict(name: str, scenario_report: Callable[[str], Report]) -> None:
             assert probe["greeting"] is None and probe["tls"] is None, where
     if name == "blocklisted":
         assert "zen.spamhaus.org" in "".join(p["greeting"]["text"] for p in report.probes(25))
+
+
+@pytest.mark.parametrize("name", ["prohibited", "reset", "dropped"])
+def test_port_25_probes_carry_the_router_s_icmp(
+    name: str, scenario_report: Callable[[str], Report]
+) -> None:
+    """probes[].icmp: the ACL's administratively prohibited, from the router; a RST and a
+    drop carry none. The reasons cite the ICMP and its sender."""
+    report = scenario_report(name)
+    router = {"ipv4": ROUTER_CLIENT_SIDE_V4, "ipv6": ROUTER_CLIENT_SIDE_V6}
+    code = {"ipv4": (3, 13), "ipv6": (1, 1)}
+    for probe in report.probes(25):
+        if name != "prohibited":
+            assert probe["icmp"] is None, probe
+            continue
+        family = probe["family"]
+        assert probe["icmp"] == {
+            "type": code[family][0],
+            "code": code[family][1],
+            "from": router[family],
+            "meaning": "admin-prohibited",
+        }, probe
+    if name == "prohibited":
+        assert matches(
+            rf"administratively prohibited \(ICMP 3/13\) by {ROUTER_CLIENT_SIDE_V4}", report.reasons
+        )
+    else:
+        assert not matches(r"\(ICMP \d+/\d+\)", report.reasons)
 
 
 # -- the peers see the same picture ----------------------------------------------------
