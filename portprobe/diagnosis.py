@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,10 +41,15 @@ if TYPE_CHECKING:
     import trio
 
     from portprobe.model import DnsLookup
+    from portprobe.mta.companion import LogLater
+    from portprobe.mta.model import MtaView
     from portprobe.mta.read import Run
     from portprobe.outcome import Report
     from portprobe.pipeline import Pipeline
+    from portprobe.probe import ProbeConfig
     from portprobe.probe.connect import Connector
+    from portprobe.targets.catalog import Catalog
+    from portprobe.targets.resolve import PlanInput
 
 __all__ = ["DiagnoseRequest", "Diagnosis", "OnResult", "PortMap", "Shared", "diagnose"]
 
@@ -84,13 +90,12 @@ class Diagnosis:
         are (``portprobe.mta.read``): a container's ``docker exec``, a test's recordings.
         """
         from portprobe.pipeline import Pipeline
-        from portprobe.probe import ProbeConfig
         from portprobe.targets.names import parse_nameserver
-        from portprobe.targets.resolve import PlanInput
 
         self.request = request
         self.shared = shared if shared is not None else Shared(per_host=request.per_host)
         self._on_result = on_result
+        connector = connector if connector is not None else self.shared.connector
         if request.sysfs is not None:
             from portprobe.environment.detect import check_sysfs
 
@@ -103,65 +108,47 @@ class Diagnosis:
         dns = lookup if lookup is not None else self.shared.dns(nameservers, request.dns_timeout)
         # The local MTA is read now: its deferred domains join the plan (spec "The local
         # mail server"), and a missing --mail-log is a typo reported before the network.
-        mta_view, mta_log_later = None, None
-        if request.mta != "none":
-            from portprobe.mta.companion import queue_domains, read_for
-
-            mta_view, mta_log_later = read_for(request, run=mta_run, root=mta_root)
+        mta = _read_mta(request, mta_run, mta_root)
         self._planned_and_flowing = trio_event()
         self._pipeline: Pipeline = Pipeline(
-            PlanInput(
-                domains=request.domains,
-                targets=request.targets,
-                catalog=catalog if request.uses_catalog else None,
-                ports=request.ports,
-                families=request.families,
-                nameservers=nameservers,
-                dns_timeout=request.dns_timeout,
-                max_mx=request.max_mx,
-                max_addresses=request.max_addresses,
-                port_map=request.port_map,
-                extra_domains=_plannable(queue_domains(mta_view, request.queue_destinations))
-                if mta_view is not None
-                else (),
-            ),
-            config=ProbeConfig(
-                timeout=request.timeout,
-                connect_timeout=request.connect_timeout,
-                ehlo_name=request.ehlo_name,
-            ),
+            _plan_input(request, catalog, nameservers, mta),
+            config=_probe_config(request),
             concurrency=request.concurrency,
             per_host=request.per_host,
             tls=self.shared.tls(request.ca_file),
             on_result=self._result_arrived,
             lookup=dns,
-            connector=connector if connector is not None else self.shared.connector,
+            connector=connector,
             manners=self.shared.manners if shared is not None else None,
         )
+        #: What runs beside the probes, in the order each adds its part to the report.
+        self.companions: list[Companion] = self._companions(
+            catalog, nameservers, dns, connector, mta
+        )
+        self.started_at: datetime | None = None
+        self._results_flowing = trio_event()
+
+    def _companions(
+        self,
+        catalog: Catalog | None,
+        nameservers: tuple[tuple[str, int], ...],
+        dns: DnsLookup,
+        connector: Connector | None,
+        mta: _MtaRead | None,
+    ) -> list[Companion]:
+        """Readiness (a PTR name is platform evidence), then where this runs, then the
+        path (it may settle a partial verdict), then the local mail server (its advice
+        reads the final verdict)."""
+        request = self.request
+        companions: list[Companion] = []
+        if request.checks_readiness:
+            companions.append(_readiness_companion(request, catalog, nameservers, dns))
         platform = None
         if request.platform:
             from portprobe.environment.detect import check_platform
 
             platform = check_platform(request.platform, self.shared.platforms())
-        #: What runs beside the probes, in the order each adds its part to the report.
-        self.companions: list[Companion] = []
-        if request.checks_readiness:
-            from portprobe.readiness.check import ReadinessCheck
-            from portprobe.readiness.settings import load_readiness_settings
-
-            settings = load_readiness_settings(
-                request.catalog,
-                catalog=catalog,
-                extra_zones=request.dnsbl_zones,
-                public_ips=request.public_ips,
-                ehlo_name=request.ehlo_name,
-                dns_timeout=request.dns_timeout,
-                nameservers=nameservers,
-                families=request.families,
-                echo_wait=request.timeout,
-            )
-            self.companions.append(ReadinessCompanion(ReadinessCheck(settings, lookup=dns)))
-        self.companions.append(
+        companions.append(
             EnvironmentCompanion(
                 self.shared,
                 sysfs=request.sysfs,
@@ -173,26 +160,25 @@ class Diagnosis:
         if request.trace != "never":
             from portprobe.path.companion import TraceCompanion
 
-            self.companions.append(
+            companions.append(
                 TraceCompanion(
                     mode=request.trace,
                     max_hops=request.max_hops,
                     connect_timeout=request.connect_timeout,
                     dns=dns,
                     asn=request.asn,
-                    connector=connector if connector is not None else self.shared.connector,
+                    connector=connector,
                     manners=self.shared.manners,
                     public_ips=request.public_ips,
                 )
             )
-        if request.mta != "none":
+        if mta is not None:
             from portprobe.mta.companion import MtaCompanion
 
-            self.companions.append(
-                MtaCompanion(mta_view, mta_log_later, ready=self._planned_and_flowing)
+            companions.append(
+                MtaCompanion(mta.view, mta.log_later, ready=self._planned_and_flowing)
             )
-        self.started_at: datetime | None = None
-        self._results_flowing = trio_event()
+        return companions
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -271,6 +257,86 @@ def _plannable(domains: tuple[str, ...]) -> tuple[str, ...]:
             continue
         kept.append(domain)
     return tuple(kept)
+
+
+@dataclass(frozen=True)
+class _MtaRead:
+    """The local mail server as read when the diagnosis is made, and its log reader for
+    later (portprobe.mta.companion.read_for)."""
+
+    view: MtaView | None
+    log_later: LogLater | None
+
+
+def _read_mta(request: DiagnoseRequest, run: Run | None, root: Path | None) -> _MtaRead | None:
+    if request.mta == "none":
+        return None
+    from portprobe.mta.companion import read_for
+
+    view, log_later = read_for(request, run=run, root=root)
+    return _MtaRead(view, log_later)
+
+
+def _plan_input(
+    request: DiagnoseRequest,
+    catalog: Catalog | None,
+    nameservers: tuple[tuple[str, int], ...],
+    mta: _MtaRead | None,
+) -> PlanInput:
+    """What the planner needs of the request; the MTA's deferred domains join it."""
+    from portprobe.targets.resolve import PlanInput
+
+    extra: tuple[str, ...] = ()
+    if mta is not None and mta.view is not None:
+        from portprobe.mta.companion import queue_domains
+
+        extra = _plannable(queue_domains(mta.view, request.queue_destinations))
+    return PlanInput(
+        domains=request.domains,
+        targets=request.targets,
+        catalog=catalog if request.uses_catalog else None,
+        ports=request.ports,
+        families=request.families,
+        nameservers=nameservers,
+        dns_timeout=request.dns_timeout,
+        max_mx=request.max_mx,
+        max_addresses=request.max_addresses,
+        port_map=request.port_map,
+        extra_domains=extra,
+    )
+
+
+def _probe_config(request: DiagnoseRequest) -> ProbeConfig:
+    from portprobe.probe import ProbeConfig
+
+    return ProbeConfig(
+        timeout=request.timeout,
+        connect_timeout=request.connect_timeout,
+        ehlo_name=request.ehlo_name,
+    )
+
+
+def _readiness_companion(
+    request: DiagnoseRequest,
+    catalog: Catalog | None,
+    nameservers: tuple[tuple[str, int], ...],
+    dns: DnsLookup,
+) -> ReadinessCompanion:
+    from portprobe.readiness.check import ReadinessCheck
+    from portprobe.readiness.settings import load_readiness_settings
+
+    settings = load_readiness_settings(
+        request.catalog,
+        catalog=catalog,
+        extra_zones=request.dnsbl_zones,
+        public_ips=request.public_ips,
+        ehlo_name=request.ehlo_name,
+        dns_timeout=request.dns_timeout,
+        nameservers=nameservers,
+        families=request.families,
+        echo_wait=request.timeout,
+    )
+    return ReadinessCompanion(ReadinessCheck(settings, lookup=dns))
 
 
 def trio_event() -> trio.Event:
