@@ -81,6 +81,7 @@ from portprobe.vocab import FORMATS
 if TYPE_CHECKING:
     from portprobe.cli.terminal import Destination, Progress
     from portprobe.diagnosis import DiagnoseRequest, Diagnosis
+    from portprobe.mta.read import Run
     from portprobe.outcome import Report
 
 
@@ -167,17 +168,7 @@ def diagnose(
             mail_log=mail_log, queue_destinations=queue_destinations,
         )  # fmt: skip
         check_families_reach_targets(request)
-        mta_run, mta_root = None, None
-        if netns is not None or container is not None:
-            from portprobe.cli.namespace import container_root, container_tool, enter
-
-            enter(netns, container, nameservers_given=bool(nameserver))  # re-exec inside
-            if container is not None and request.mta != "none":
-                from portprobe.mta.read import container_run
-
-                # the container's tools through its exec, its files through /proc/PID/root
-                mta_run = container_run([container_tool(), "exec", container])
-                mta_root = container_root(container)
+        mta_run, mta_root = enter_namespace(request, netns, container, bool(nameserver))
         shown = Presentation(
             destination=Destination.prepare(fmt, output, datetime.now(UTC)),
             quiet=quiet,
@@ -192,6 +183,24 @@ def diagnose(
             request, on_result=progress.update, mta_run=mta_run, mta_root=mta_root
         )
     raise typer.Exit(run_and_report(diagnosis, progress, shown))
+
+
+def enter_namespace(
+    request: DiagnoseRequest, netns: str | None, container: str | None, nameservers_given: bool
+) -> tuple[Run | None, Path | None]:
+    """``--netns``/``--container``: re-run inside that network namespace (this returns
+    only there, or when neither is given), and how to read a container's own MTA: its
+    tools through its exec, its files through /proc/PID/root."""
+    if netns is None and container is None:
+        return None, None
+    from portprobe.cli.namespace import container_root, container_tool, enter
+
+    enter(netns, container, nameservers_given=nameservers_given)  # re-exec inside
+    if container is None or request.mta == "none":
+        return None, None
+    from portprobe.mta.read import container_run
+
+    return container_run([container_tool(), "exec", container]), container_root(container)
 
 
 @dataclass(frozen=True)
