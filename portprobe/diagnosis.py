@@ -40,8 +40,8 @@ from portprobe.shared import Shared
 if TYPE_CHECKING:
     import trio
 
+    from portprobe.companions.mta import LogLater
     from portprobe.model import DnsLookup
-    from portprobe.mta.companion import LogLater
     from portprobe.mta.model import MtaView
     from portprobe.mta.read import Run
     from portprobe.outcome import Report
@@ -158,7 +158,7 @@ class Diagnosis:
             )
         )
         if request.trace != "never":
-            from portprobe.path.companion import TraceCompanion
+            from portprobe.companions.path import TraceCompanion
 
             companions.append(
                 TraceCompanion(
@@ -173,7 +173,7 @@ class Diagnosis:
                 )
             )
         if mta is not None:
-            from portprobe.mta.companion import MtaCompanion
+            from portprobe.companions.mta import MtaCompanion
 
             companions.append(
                 MtaCompanion(mta.view, mta.log_later, ready=self._planned_and_flowing)
@@ -262,7 +262,7 @@ def _plannable(domains: tuple[str, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class _MtaRead:
     """The local mail server as read when the diagnosis is made, and its log reader for
-    later (portprobe.mta.companion.read_for)."""
+    later (portprobe.companions.mta.read_for)."""
 
     view: MtaView | None
     log_later: LogLater | None
@@ -271,7 +271,7 @@ class _MtaRead:
 def _read_mta(request: DiagnoseRequest, run: Run | None, root: Path | None) -> _MtaRead | None:
     if request.mta == "none":
         return None
-    from portprobe.mta.companion import read_for
+    from portprobe.companions.mta import read_for
 
     view, log_later = read_for(request, run=run, root=root)
     return _MtaRead(view, log_later)
@@ -288,7 +288,7 @@ def _plan_input(
 
     extra: tuple[str, ...] = ()
     if mta is not None and mta.view is not None:
-        from portprobe.mta.companion import queue_domains
+        from portprobe.companions.mta import queue_domains
 
         extra = _plannable(queue_domains(mta.view, request.queue_destinations))
     return PlanInput(

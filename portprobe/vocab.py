@@ -96,7 +96,7 @@ AdviceCode = Literal[
     "use-catalog",
     "check-network",
     "try-nameserver",
-    # who stops port 25, from the path trace (path/companion.py)
+    # who stops port 25, from the path trace (companions/path.py)
     "path-local-rule",
     "path-local-network",
     "path-isp-evidence",
@@ -119,7 +119,7 @@ AdviceCode = Literal[
     "pbl-relay",
     "fix-or-relay",
     "ready-direct",
-    # the local mail server (mta/assess.py): each the exact line for the MTA found
+    # the local mail server (companions/mta_advice.py): each the exact line for the MTA found
     "mta-ipv4-only",
     "mta-relayhost",
     "mta-helo-name",

@@ -22,7 +22,7 @@ PURE = [
     "portprobe.environment.model",
     "portprobe.mta.model",
     "portprobe.mta.parse",
-    "portprobe.mta.assess",
+    "portprobe.companions.mta_advice",
     "portprobe.report.redact",
     "portprobe.defaults",
     "portprobe.exit_codes",
@@ -33,7 +33,7 @@ PURE = [
     "portprobe.render",
     "portprobe.path.model",
     "portprobe.path.locate",
-    "portprobe.path.verdict",
+    "portprobe.companions.path_verdict",
     "portprobe.render.path",
 ]
 FORBIDDEN = ("trio", "socket", "ssl", "dns", "typer", "click", "portprobe.cli", "portprobe.probe")
@@ -129,8 +129,8 @@ NEVER = [
             "portprobe.probe.connect",
         ),
     ),
-    # the local MTA is read through its own tools and joined with the typed Report; it
-    # never probes, plans or renders.
+    # the local MTA is read through its own tools; joining it with the Report is the
+    # companion's (portprobe.companions.mta), so the Report may import mta.model.
     (
         "mta",
         (
@@ -139,6 +139,23 @@ NEVER = [
             "portprobe.probe",
             "portprobe.targets",
             "portprobe.cli",
+            "portprobe.outcome",
+            "portprobe.request",
+            "portprobe.companions",
+        ),
+    ),
+    # the path's model and rules; the trace's I/O is probe.trace, its joining with the
+    # Report the companion's (portprobe.companions.path).
+    (
+        "path",
+        (
+            "portprobe.report",
+            "portprobe.render",
+            "portprobe.targets",
+            "portprobe.cli",
+            "portprobe.outcome",
+            "portprobe.request",
+            "portprobe.companions",
         ),
     ),
     (

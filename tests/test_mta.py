@@ -18,10 +18,10 @@ import pytest
 import trio
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from portprobe.companions.mta import MtaCompanion, queue_domains
+from portprobe.companions.mta_advice import assess
 from portprobe.diagnosis import DiagnoseRequest, Diagnosis
 from portprobe.errors import InputError
-from portprobe.mta.assess import assess
-from portprobe.mta.companion import MtaCompanion, queue_domains
 from portprobe.mta.model import MtaView
 from portprobe.mta.parse import (
     classify,

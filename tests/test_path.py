@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 from portprobe.advice import Advice
+from portprobe.companions.path import path_advice
 from portprobe.model import DnsAnswer, ProbeSpec
 from portprobe.path.asn import (
     HopNames,
@@ -20,7 +21,6 @@ from portprobe.path.asn import (
     parse_as_name,
     parse_origin,
 )
-from portprobe.path.companion import path_advice
 from portprobe.path.locate import locate
 from portprobe.path.model import Trace, distance_of, hops_of
 from portprobe.probe.trace import MAX_ATTEMPTS, Ladder
@@ -295,8 +295,8 @@ def test_a_block_before_every_host_is_not_the_destination_s() -> None:
 
 
 def test_receivers_that_drop_at_their_own_door_make_partial_open() -> None:
+    from portprobe.companions.path_verdict import theirs
     from portprobe.path.model import Blocker
-    from portprobe.path.verdict import theirs
     from tests.builders import dropped, healthy, open_
     from tests.builders import typed_report_for as report_for
 
@@ -323,7 +323,7 @@ def test_receivers_that_drop_at_their_own_door_make_partial_open() -> None:
 
 
 def _companion(platform: str, path: FakePath, mode: str = "auto") -> Any:
-    from portprobe.path.companion import TraceCompanion
+    from portprobe.companions.path import TraceCompanion
 
     return TraceCompanion(
         mode=mode,
@@ -404,7 +404,7 @@ class OldKernelPath(FakePath):
 
 
 def test_an_old_kernel_gives_hops_without_addresses_and_a_note() -> None:
-    from portprobe.path.companion import OLD_KERNEL_NOTE
+    from portprobe.companions.path import OLD_KERNEL_NOTE
 
     path = OldKernelPath(list(PATH), "drop", 2)
     report = _contributed(_companion("linux", path), _blocked_results())
@@ -414,7 +414,7 @@ def test_an_old_kernel_gives_hops_without_addresses_and_a_note() -> None:
 
 
 def test_no_route_at_all_is_not_an_old_kernel() -> None:
-    from portprobe.path.companion import OLD_KERNEL_NOTE
+    from portprobe.companions.path import OLD_KERNEL_NOTE
 
     class NoRoute(FakePath):
         async def __call__(self, spec: ProbeSpec, options: Any) -> Any:

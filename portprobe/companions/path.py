@@ -368,8 +368,8 @@ class TraceCompanion:
         return out
 
     def contribute(self, report: Report) -> Report:
+        from portprobe.companions.path_verdict import theirs
         from portprobe.path.locate import locate
-        from portprobe.path.verdict import theirs
 
         traces = self._traces()
         blockers: dict[Family, Blocker] = {}

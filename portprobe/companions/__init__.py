@@ -9,9 +9,11 @@ while they run, and contributes one part of the report when the verdict is known
   table while the probes wait on the network and adds ``environment`` and the platform's
   own advice, after readiness (a PTR name is platform evidence).
 
-The path trace and the local mail server's view plug in the same way: one class with the
-three methods of :class:`Companion`, put in the list :class:`~portprobe.diagnosis.Diagnosis`
-builds. Contract: ``observe`` is synchronous, cheap and never raises; ``run`` never raises
+The path trace (:mod:`portprobe.companions.path`) and the local mail server's view
+(:mod:`portprobe.companions.mta`) plug in the same way: one class with the three methods
+of :class:`Companion`, put in the list :class:`~portprobe.diagnosis.Diagnosis` builds.
+Companions live here, above the feature packages (readiness/, environment/, path/, mta/),
+because they join a feature with the typed Report; the features never import it. Contract: ``observe`` is synchronous, cheap and never raises; ``run`` never raises
 for the network and returns when its work is done or ``probes_done`` tells it to wrap up
 (the probes' scope cancels it when the run is interrupted); ``contribute`` may be called
 after an interrupted ``run`` and reports what is known by then.

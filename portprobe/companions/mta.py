@@ -113,7 +113,7 @@ class MtaCompanion:
         self._later = None
 
     def contribute(self, report: Report) -> Report:
-        from portprobe.mta.assess import assess
+        from portprobe.companions.mta_advice import assess
 
         if self._later is not None:  # run() never got to it (an interrupted run)
             self._fill(self._later())
