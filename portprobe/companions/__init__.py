@@ -13,10 +13,12 @@ The path trace (:mod:`portprobe.companions.path`) and the local mail server's vi
 (:mod:`portprobe.companions.mta`) plug in the same way: one class with the three methods
 of :class:`Companion`, put in the list :class:`~portprobe.diagnosis.Diagnosis` builds.
 Companions live here, above the feature packages (readiness/, environment/, path/, mta/),
-because they join a feature with the typed Report; the features never import it. Contract: ``observe`` is synchronous, cheap and never raises; ``run`` never raises
-for the network and returns when its work is done or ``probes_done`` tells it to wrap up
-(the probes' scope cancels it when the run is interrupted); ``contribute`` may be called
-after an interrupted ``run`` and reports what is known by then.
+because they join a feature with the typed Report; the features never import it.
+
+Contract: ``observe`` is synchronous, cheap and never raises; ``run`` never raises for the
+network and returns when its work is done or ``probes_done`` tells it to wrap up (the
+probes' scope cancels it when the run is interrupted); ``contribute`` may be called after
+an interrupted ``run`` and reports what is known by then.
 """
 
 from __future__ import annotations
