@@ -46,3 +46,11 @@ def _no_local_mta(monkeypatch: pytest.MonkeyPatch) -> None:
     from portprobe.mta import read
 
     monkeypatch.setattr(read, "system_run", lambda argv: read.Ran(127, "", "not found"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The lab tests share one lab (namespaces, servers) per session: they run in one
+    worker, one after another; every other test may run in either."""
+    for item in items:
+        if item.get_closest_marker("lab") is not None:
+            item.add_marker(pytest.mark.xdist_group("lab"))
