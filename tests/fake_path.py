@@ -37,7 +37,7 @@ class FakePath:
     rule: str | None = None  # drop | reset | prohibited | proxy | local-drop | local-reject
     at: int = 1  # the hop whose filter applies the rule (FORWARD: TTLs above it)
     host_address: str = "203.0.113.10"
-    local_address: str = "192.168.1.2"
+    local_address: str = "192.168.1.2"  # address-text
     sent: list[tuple[int, int]] = field(default_factory=list)  # (port, ttl)
 
     @property

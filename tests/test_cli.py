@@ -259,11 +259,12 @@ def test_a_given_sysfs_is_checked_before_probing_and_the_default_is_not(tmp_path
 
 
 def test_a_private_public_ip_is_a_usage_error_before_any_lookup() -> None:
-    proc = portprobe("--target", "127.0.0.1", "--public-ip", "10.0.0.1", "--ports", "25")
+    private = "10.0.0.1"  # address-text: refused before any lookup, never sent anywhere
+    proc = portprobe("--target", "127.0.0.1", "--public-ip", private, "--ports", "25")
     assert proc.returncode == 2
     assert proc.stdout == ""
     [line] = proc.stderr.strip().splitlines()
-    assert "--public-ip 10.0.0.1: a private address (RFC 1918)" in line
+    assert "--public-ip 10.0.0.1: a private address (RFC 1918)" in line  # address-text
 
 
 def test_serve_runs_from_the_command_line_and_stops_on_sigterm(mail_host: list[str]) -> None:

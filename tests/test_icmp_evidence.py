@@ -44,7 +44,7 @@ def test_reasons_cite_the_icmp_and_its_sender() -> None:
 
 
 def test_an_icmp_from_this_machine_says_so() -> None:
-    mine = IcmpReport("ipv4", 3, 3, "10.0.0.2", "ECONNREFUSED", local=True)
+    mine = IcmpReport("ipv4", 3, 3, "10.0.0.2", "ECONNREFUSED", local=True)  # address-text
     reasons = " ".join(_blocked(reset, mine)["verdict"]["reasons"])  # type: ignore[index]
     assert "port unreachable (ICMP 3/3) sent by this machine itself" in reasons
 

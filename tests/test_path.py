@@ -27,7 +27,9 @@ from portprobe.probe.trace import MAX_ATTEMPTS, Ladder
 from tests.fake_dns import FakeDNS
 from tests.fake_path import FakePath
 
-HOME, ISP1, TRANSIT, DESTGW = "192.168.1.1", "198.18.1.1", "192.0.2.99", "203.0.113.1"
+# Hop addresses of a fake path (tests/fake_path.py): text, never dialled.
+HOME = "192.168.1.1"  # address-text
+ISP1, TRANSIT, DESTGW = "198.18.1.1", "192.0.2.99", "203.0.113.1"
 HOST = "203.0.113.10"
 AS_DATA = {
     ISP1: 64500,
@@ -158,8 +160,8 @@ def test_origin_names() -> None:
     assert origin_name("198.18.1.1") == "1.1.18.198.origin.asn.cymru.com"
     v6 = origin_name("2001:db8::1")
     assert v6 is not None and v6.endswith(".8.b.d.0.1.0.0.2.origin6.asn.cymru.com")
-    assert origin_name("192.168.1.1") is None and origin_name("junk") is None
-    assert is_private("192.168.1.1") and is_private("fd00::1") and not is_private("198.18.1.1")
+    assert origin_name(HOME) is None and origin_name("junk") is None
+    assert is_private(HOME) and is_private("fd00::1") and not is_private("198.18.1.1")
 
 
 def test_cymru_parsers_take_junk_as_none() -> None:

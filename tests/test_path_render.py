@@ -23,7 +23,7 @@ SCHEMA = json.loads(
 )
 
 HOPS = (
-    Hop(1, "192.168.1.1", "time-exceeded", "time-exceeded"),
+    Hop(1, "192.168.1.1", "time-exceeded", "time-exceeded"),  # address-text
     Hop(2, "198.18.1.1", "time-exceeded", "time-exceeded", "edge1.isp.example", 64500, "ISP"),
     Hop(3, "192.0.2.99", "silent", "time-exceeded", None, 64510, "TRANSIT"),
     Hop(4, "203.0.113.10", "silent", "answered", None, 64511, "RECEIVER"),

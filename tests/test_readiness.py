@@ -33,24 +33,29 @@ from portprobe.targets.catalog import parse_catalog
 
 # --- generic names ---------------------------------------------------------------------
 
+# The addresses below are only text that a host name is compared with (generic_name is
+# pure): never dialled, never queried.
+EC2_ADDRESS = "1.2.3.4"  # address-text
+RR_ADDRESS = "24.210.34.53"  # address-text
+KABEL_ADDRESS = "213.170.244.11"  # address-text
 GENERIC_CASES = [
     # (name, address, generic, matched, rule)
-    ("ec2-1-2-3-4.compute-1.amazonaws.com", "1.2.3.4", True, "1-2-3-4", "address-in-name"),
+    ("ec2-1-2-3-4.compute-1.amazonaws.com", EC2_ADDRESS, True, "1-2-3-4", "address-in-name"),
     ("ec2-1-2-3-4.compute-1.amazonaws.com", None, True, "1-2-3-4", "address-in-name"),
     ("c-67-168-174-61.hsd1.wa.comcast.net", None, True, "67-168-174-61", "address-in-name"),
-    ("dhcp024-210-034-053.columbus.rr.com", "24.210.34.53", True, "024-210-034-053", None),
-    ("4.3.2.1.in.example.org", "1.2.3.4", True, "4.3.2.1", "address-in-name"),
-    ("host024210034053.example.net", "24.210.34.53", True, "024210034053", None),
+    ("dhcp024-210-034-053.columbus.rr.com", RR_ADDRESS, True, "024-210-034-053", None),
+    ("4.3.2.1.in.example.org", EC2_ADDRESS, True, "4.3.2.1", "address-in-name"),  # address-text
+    ("host024210034053.example.net", RR_ADDRESS, True, "024210034053", None),
     ("0xd5aaf40b.dhcp.kabelnettet.dk", None, True, "0xd5aaf40b", "hex-address-in-name"),
-    ("d5aaf40b.cust.example.dk", "213.170.244.11", True, "d5aaf40b", "hex-address-in-name"),
+    ("d5aaf40b.cust.example.dk", KABEL_ADDRESS, True, "d5aaf40b", "hex-address-in-name"),
     ("dyn-77.pool.example.net", None, True, "dyn", "dynamic-label"),
     ("adsl.customers.example.net", None, True, "adsl", "dynamic-label"),
     ("ppp12.example.net", None, True, "ppp12", "dynamic-label"),
-    ("mail.example.com", "1.2.3.4", False, None, None),
-    ("mx1.mail.example.org", "1.2.3.4", False, None, None),
+    ("mail.example.com", EC2_ADDRESS, False, None, None),
+    ("mx1.mail.example.org", EC2_ADDRESS, False, None, None),
     ("host.example.org", None, False, None, None),  # "host" alone says nothing
-    ("static-1-2-3-4.example.net", "1.2.3.4", False, "static", "static-exempt"),
-    ("1-2-3-4.fixip.pool.example.net", "1.2.3.4", False, "fixip", "static-exempt"),
+    ("static-1-2-3-4.example.net", EC2_ADDRESS, False, "static", "static-exempt"),
+    ("1-2-3-4.fixip.pool.example.net", EC2_ADDRESS, False, "fixip", "static-exempt"),
     ("prefix.pool.example.com", None, True, "pool", "dynamic-label"),  # "prefix" != fix
 ]
 
@@ -285,12 +290,12 @@ def test_parse_public_ip_and_zone() -> None:
 @pytest.mark.parametrize(
     ("value", "kind"),
     [
-        ("10.1.2.3", "a private address (RFC 1918)"),
-        ("192.168.0.10", "a private address (RFC 1918)"),
-        ("100.64.1.1", "a carrier-grade NAT address (RFC 6598)"),
+        ("10.1.2.3", "a private address (RFC 1918)"),  # address-text
+        ("192.168.0.10", "a private address (RFC 1918)"),  # address-text
+        ("100.64.1.1", "a carrier-grade NAT address (RFC 6598)"),  # address-text
         ("127.0.0.1", "a loopback address"),
         ("fd00::25", "a unique local address (RFC 4193)"),
-        ("::ffff:172.16.0.9", "a private address (RFC 1918)"),
+        ("::ffff:172.16.0.9", "a private address (RFC 1918)"),  # address-text
         ("fe80::1", "a link-local address"),
     ],
 )

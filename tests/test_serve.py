@@ -256,8 +256,9 @@ def _module_with_targets(request, kind, allow, private=False, name="m"):  # type
     [
         ("/probe?module=nope", {}, 400, "unknown module 'nope'"),
         ("/probe?module=lo&target=127.0.0.1", {}, 400, "takes no target"),
+        # address-text: the two private targets below are refused (400), never probed
         ("/probe?module=private&target=172.16.0.1", {}, 400, "not in module 'private''s allow"),
-        ("/probe?module=hosts&target=10.1.2.3", {}, 400, "not a global address"),
+        ("/probe?module=hosts&target=10.1.2.3", {}, 400, "not a global address"),  # address-text
         ("/probe?module=hosts&target=mx.other.test", {}, 400, "allow_targets"),
         ("/probe?module=hosts&target=bad..name", {}, 400, "invalid target"),
         ("/probe?module=lo&module=lo", {}, 400, "once each"),
@@ -274,7 +275,7 @@ async def test_bad_input_is_one_line_and_a_4xx(
     from portprobe.request import DiagnoseRequest
 
     lo = DiagnoseRequest(targets=("127.0.0.1",), readiness=False)
-    allow = ["mx.example.test", "10.0.0.0/8"]
+    allow = ["mx.example.test", "10.0.0.0/8"]  # address-text: allow-list text
     hosts = _module_with_targets(replace(lo, targets=()), "host", allow, name="hosts")
     private = _module_with_targets(lo, "host", allow, private=True, name="private")
     cfg = config({"lo": lo, "hosts": hosts, "private": private})

@@ -61,7 +61,7 @@ def test_the_shipped_modules_file_loads() -> None:
     assert cfg.modules["default"].request.uses_catalog
     assert cfg.modules["relay"].request_for("smtp.example.org").targets == ("smtp.example.org",)
     with pytest.raises(TargetRefused):
-        cfg.modules["relay"].request_for("10.0.0.1")
+        cfg.modules["relay"].request_for("10.0.0.1")  # address-text: refused, never probed
 
 
 @pytest.mark.parametrize(

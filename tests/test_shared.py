@@ -31,6 +31,7 @@ class CountingNet:
         self.open_now: Counter[str] = Counter()
         self.peak: Counter[str] = Counter()
         self.total = 0
+        self.peak_together = 0  # connections open at once, all addresses together
 
     async def __call__(self, spec: ProbeSpec, _options: object = None) -> trio.abc.Stream:
         assert spec.address is not None
@@ -38,6 +39,7 @@ class CountingNet:
         self.open_now[address] += 1
         self.total += 1
         self.peak[address] = max(self.peak[address], self.open_now[address])
+        self.peak_together = max(self.peak_together, sum(self.open_now.values()))
         client, server = memory_connection_pair()
 
         async def serve() -> None:
@@ -110,8 +112,9 @@ async def test_the_socket_budget_holds_across_runs(autojump_clock: trio.testing.
         shared = portprobe.Shared(per_host=3, sockets=3)
         await two_at_once(shared, net)
         servers.cancel_scope.cancel()
-    assert sum(net.peak.values()) <= 2 * 3  # peaks per address never add above the budget
-    assert max(net.peak.values()) <= 3
+    # Two runs × two addresses × three ports could hold 6 at once (3 per address); the
+    # process-wide budget of 3 sockets holds them to 3, across both runs.
+    assert net.peak_together == 3
 
 
 async def test_a_waiter_cancelled_before_its_slot_leaves_nothing_behind(

@@ -114,11 +114,9 @@ def serve(
     request = build_request(
         domain=domain, target=target, ports=ports, nameserver=nameserver, ca_file=ca_file,
         catalog=catalog, ipv4=ipv4, ipv6=ipv6, timeout=timeout,
-        connect_timeout=connect_timeout, dns_timeout=dns_timeout,
-        concurrency=defaults.CONCURRENCY, per_host=per_host, expect=None, require_port=None,
-        require_ready=False, ehlo_name=ehlo_name, port_map=port_map, max_mx=max_mx,
-        max_addresses=max_addresses, no_readiness=no_readiness, public_ip=public_ip,
-        dnsbl=None, sysfs=None, platform=None,
+        connect_timeout=connect_timeout, dns_timeout=dns_timeout, per_host=per_host,
+        ehlo_name=ehlo_name, port_map=port_map, max_mx=max_mx, max_addresses=max_addresses,
+        no_readiness=no_readiness, public_ip=public_ip,
     )  # fmt: skip
     check_families_reach_targets(request)
     options = ServeOptions(

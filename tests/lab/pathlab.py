@@ -37,6 +37,10 @@ from .topology import PROVIDERS, RESOLVER_V4, RESOLVER_V6
 
 _COUNTER = itertools.count(1)
 
+# The home LAN is private (RFC 1918 / ULA), as a real one is: that is what makes the home
+# router's hop "local-network". These addresses exist only on veth pairs created inside
+# this lab's own namespaces (no link to the machine's namespace), so traffic to them never
+# leaves the lab.
 CLIENT_V4, HOME_LAN_V4, HOME_WAN_V4 = "192.168.1.2", "192.168.1.1", "198.18.20.2"
 CLIENT_V6, HOME_LAN_V6, HOME_WAN_V6 = "fd00:1::2", "fd00:1::1", "2001:db8:20::2"
 ISP_V4, ISP_V6 = "198.18.20.1", "2001:db8:20::1"
