@@ -41,6 +41,19 @@ class CountingNet:
         self.peak[address] = max(self.peak[address], self.open_now[address])
         self.peak_together = max(self.peak_together, sum(self.open_now.values()))
         client, server = memory_connection_pair()
+        # Counted open until the probe closes its end, which it does before it gives its
+        # slots back; the server's end may close later, in whatever order trio runs it.
+        close_client = client.aclose
+        closed = False
+
+        async def aclose() -> None:
+            nonlocal closed
+            if not closed:
+                closed = True
+                self.open_now[address] -= 1
+            await close_client()
+
+        client.aclose = aclose  # type: ignore[method-assign]
 
         async def serve() -> None:
             try:
@@ -50,7 +63,6 @@ class CountingNet:
                 pass
             finally:
                 await trio.aclose_forcefully(server)
-                self.open_now[address] -= 1
 
         self.nursery.start_soon(serve)
         return client
